@@ -1,0 +1,1 @@
+"""Encodings: CBOR, base45, DER."""
