@@ -54,7 +54,7 @@ def ecdsa_package_verify_us(rounds: int) -> float:
     """Time per verify of the pure-Python `ecdsa` package (its default precomputation)."""
     import hashlib
 
-    import ecdsa  # type: ignore[import-untyped]
+    import ecdsa
 
     sk = ecdsa.SigningKey.generate(curve=ecdsa.NIST256p, hashfunc=hashlib.sha256)
     vk = sk.get_verifying_key()
