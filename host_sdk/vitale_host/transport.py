@@ -21,6 +21,7 @@ KNOWN_USB_IDS: dict[tuple[int, int], str] = {
     (0x10C4, 0xEA60): "Silicon Labs CP210x USB-UART",
     (0x1A86, 0x7523): "WCH CH340 USB-UART",
     (0x1A86, 0x55D4): "WCH CH9102 USB-UART",
+    (0x1A86, 0x55D3): "WCH CH343 USB-UART",
     (0x0403, 0x6001): "FTDI FT232R USB-UART",
     (0x0403, 0x6015): "FTDI FT231X USB-UART",
     (0x303A, 0x1001): "Espressif USB Serial/JTAG (ESP32-S3/C3 native USB)",

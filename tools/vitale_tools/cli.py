@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pn532": ("vitale_tools.pn532_cli", "serve an emulated PN532 (and phone) on a pty"),
     "qr-corpus": ("vitale_tools.camera_cli", "write a corpus of synthetic phone-screen QR frames"),
     "emulate": ("vitale_tools.emulate", "run the virtual reader with its USB serial on a pty"),
+    "boards": ("vitale_tools.boards", "check the board definitions in boards/"),
     "demo": ("vitale_tools.demo", "the whole story: authority, virtual reader, NFC and QR reads"),
 }
 
