@@ -97,7 +97,7 @@ class ProfileError(ValueError):
 
 def nir_number(nir13: str) -> int:
     """The 13-character NIR as the integer the key is computed on (2A -> 19, 2B -> 18)."""
-    if not _NIR_RE.match(nir13):
+    if not _NIR_RE.fullmatch(nir13):
         raise ProfileError("NIR must be 13 characters: digits, with 2A/2B only as the department")
     dept = {"2A": "19", "2B": "18"}.get(nir13[5:7], nir13[5:7])
     return int(nir13[:5] + dept + nir13[7:])
@@ -118,7 +118,7 @@ def check_ins_matricule(value: str) -> None:
 
 def full_date(value: str) -> str:
     """Check an RFC 3339 full-date 'YYYY-MM-DD' (a real calendar date) and return it."""
-    if not isinstance(value, str) or not _FULL_DATE_RE.match(value):
+    if not isinstance(value, str) or not _FULL_DATE_RE.fullmatch(value):
         raise ProfileError("date must be YYYY-MM-DD")
     try:
         _dt.date.fromisoformat(value)
@@ -148,7 +148,7 @@ def _text(value: Any, what: str) -> str:
 
 
 def _digits(value: Any, n: int, what: str) -> str:
-    if not isinstance(value, str) or len(value) != n or not _DIGITS_RE.match(value):
+    if not isinstance(value, str) or len(value) != n or not _DIGITS_RE.fullmatch(value):
         raise ProfileError(f"{what} must be {n} digits")
     return value
 
@@ -298,7 +298,7 @@ def check_value(name: str, value: Any) -> Any:
         if not isinstance(value, dict) or "org" not in value or not set(value) <= {"org", "contract", "start", "end"}:
             raise ProfileError("amc must hold org and optionally contract, start, end")
         org = value["org"]
-        if not isinstance(org, str) or not 1 <= len(org) <= 10 or not _DIGITS_RE.match(org):
+        if not isinstance(org, str) or not 1 <= len(org) <= 10 or not _DIGITS_RE.fullmatch(org):
             raise ProfileError("AMC organisation number must be 1..10 digits")
         contract = value.get("contract")
         if contract is not None:

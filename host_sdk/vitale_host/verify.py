@@ -320,7 +320,7 @@ def tdate_to_unix(value: Any, what: str) -> int:
     """`#6.0("YYYY-MM-DDTHH:MM:SSZ")` -> Unix seconds (no fractions, no offsets)."""
     if not isinstance(value, cbor2.CBORTag) or value.tag != 0 or not isinstance(value.value, str):
         raise _malformed(f"{what} must be a tdate (tag 0)")
-    m = _TDATE_RE.match(value.value)
+    m = _TDATE_RE.fullmatch(value.value)
     if not m:
         raise _malformed(f"{what} must be YYYY-MM-DDTHH:MM:SSZ")
     y, mo, d, h, mi, sec = (int(g) for g in m.groups())
@@ -359,7 +359,7 @@ def _load_cert(der: Any, what: str) -> x509.Certificate:
         raise _malformed(f"{what} must be a DER byte string")
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise _malformed(f"{what} is not a DER certificate") from None
 
 

@@ -249,3 +249,17 @@ def test_an_accepted_vqr_is_refused_when_reused_by_another_presentation() -> Non
     import dataclasses
 
     assert outcome(host_result(dataclasses.replace(case, data=forged))) == "device_auth_failed"
+
+
+
+def test_element_formats_refuse_a_trailing_newline() -> None:
+    """`$` in a regex also matches before a final newline: the checks must match the whole text."""
+    import pytest
+
+    from vitale_host import models
+
+    assert models.nir_key("1850275123456") >= 1
+    for bad in (lambda: models.nir_key("1850275123456\n"), lambda: models.full_date("2026-01-01\n"),
+                lambda: models._digits("01\n", 3, "regime")):
+        with pytest.raises(ValueError):
+            bad()

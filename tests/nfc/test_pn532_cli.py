@@ -24,7 +24,8 @@ def _say(proc: subprocess.Popen[str], text: str) -> str:
 
 def test_serve_tap_remove_quit() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vitale_tools.cli", "pn532", "--no-phone", "--uid", "08a1b2c3", "--strict-wake"],
+        [sys.executable, "-m", "vitale_tools.cli", "pn532", "--test-phone", "--no-phone", "--uid", "08a1b2c3",
+         "--strict-wake"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = _line(proc)
@@ -57,3 +58,35 @@ def test_unknown_patient_is_a_clear_error(tmp_path: object) -> None:
         input="quit\n", capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "cannot load the phone" in proc.stderr and "nobody" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_default_serves_a_fresh_authoritys_patient_wallet() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "vitale_tools.cli", "pn532", "--uid", "08010203"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        auth_line = _line(proc)
+        assert auth_line.startswith("authority: ") and auth_line.endswith("(patients 0, 1, 2)")
+        folder = auth_line.split(": ", 1)[1].split(" (")[0]
+        import os
+
+        for k in "012":
+            assert os.path.exists(os.path.join(folder, "issued", k + ".mdoc.cbor"))
+        port_line = _line(proc)
+        assert port_line.startswith("port: /dev/pts/")
+        port = serial.Serial(port_line.split(": ", 1)[1], 115200, timeout=0.1)
+        pn = PN532_UART(port)
+        uid = pn.read_passive_target(timeout=0.5)
+        assert uid is not None and bytes(uid).hex() == "08010203"
+        # SELECT the ISO 18013-5 mdoc AID through InDataExchange: the wallet answers 9000
+        select = bytes.fromhex("00A4040007A000000248040000")
+        resp = pn.call_function(0x40, params=bytes([1]) + select, response_length=64)
+        assert resp is not None and resp[0] == 0 and bytes(resp[-2:]) == b"\x90\x00"
+        port.close()
+        assert proc.stdin is not None
+        proc.stdin.write("quit\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -5,9 +5,12 @@ adafruit-circuitpython-pn532 or nfcpy), then reads commands on stdin:
 `tap` (the phone enters the field, with a new random UID), `remove`,
 `status`, `quit`. At end of input it keeps serving until interrupted.
 
-The phone is a test phone (an NFC Forum type 4 tag with a URI, and the
-EchoService AID F0010203040506). `--phone PATIENT` / `--authority DIR` serve the mdoc health-card wallet
-instead (`vitale_tools.wallet.card_target(patient, authority)`).
+The phone is the mdoc health-card wallet (`vitale_tools.wallet`) holding
+PATIENT's credential from the test authority DIR. Without `--authority` a
+fresh authority with synthetic patients `0`, `1`, `2` is made (its folder is
+printed); without `--phone` patient `0` is served. `--test-phone` serves a
+simple test phone instead (an NFC Forum type 4 tag with a URI, and the
+EchoService AID F0010203040506).
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from vitale_tools.pn532_sim import PN532Emulator, PtyServer, RealClock
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `vitale-sim pn532`."""
     parser.add_argument("--no-phone", action="store_true", help="start with an empty field (`tap` places the phone)")
-    parser.add_argument("--phone", metavar="PATIENT", help="present PATIENT's mdoc health card (needs the mdoc wallet)")
+    parser.add_argument("--phone", metavar="PATIENT", help="present PATIENT's mdoc health card (default 0)")
     parser.add_argument("--authority", metavar="DIR", help="test authority folder the patient's credential comes from")
     parser.add_argument("--uid", metavar="HEX", help="fixed UID (default: random on every tap, as HCE phones do)")
+    parser.add_argument("--test-phone", action="store_true",
+                        help="serve the simple test phone (type 4 tag + echo app) instead of the mdoc wallet")
     parser.add_argument("--latency-ms", type=float, default=2.0, help="the phone app's time per APDU (default 2)")
     parser.add_argument("--no-extended-apdus", action="store_true", help="the phone refuses extended-length APDUs (6700)")
     parser.add_argument("--strict-wake", action="store_true",
@@ -34,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command to stderr")
 
 
-WALLET_MODULES = ("vitale_tools.wallet", "vitale_tools.phone")
+WALLET_MODULES = ("vitale_tools.wallet",)
 
 
 def make_phone(args: argparse.Namespace) -> CardTarget:
@@ -43,13 +48,22 @@ def make_phone(args: argparse.Namespace) -> CardTarget:
     Raises OSError/ValueError when the wallet cannot find or load the patient's credential.
     """
     uid = bytes.fromhex(args.uid) if args.uid else None
+    if args.test_phone:
+        return demo_phone(uid, latency_s=args.latency_ms / 1000.0, extended_apdus=not args.no_extended_apdus)
+    if not args.authority:
+        from .sim_world import make_world
+
+        args.authority = str(make_world())
+        print("authority: %s (patients 0, 1, 2)" % args.authority, flush=True)
+    if not args.phone:
+        args.phone = "0"
     if args.phone or args.authority:
         for name in WALLET_MODULES:
             try:
                 factory = getattr(importlib.import_module(name), "card_target")
             except (ImportError, AttributeError):
                 continue
-            target: CardTarget = factory(args.phone, args.authority)
+            target: CardTarget = factory(args.phone, args.authority, uid)
             return target
         print("--phone/--authority need the mdoc wallet (%s.card_target), which is not available in this "
               "build; serving the test phone instead" % WALLET_MODULES[0], file=sys.stderr)

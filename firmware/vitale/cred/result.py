@@ -32,6 +32,13 @@ REFUSALS = {
     "cancelled": "the read was cancelled",
     "nfc_error": "the NFC exchange failed",
     "internal": "the reader hit an internal error",
+    # codes of docs/refusal-codes.md not in the first list
+    "qr_not_yet_valid": "the QR code's time is ahead of the reader's clock",
+    "invalid_element": "a data element breaks the card profile",
+    "not_requested": "the phone returned an element that was not requested",
+    "no_document": "the phone returned no document",
+    "bad_list_signature": "the trust or status list is not signed by the pinned key",
+    "rollback": "the trust or status list is older than the one in use",
 }
 
 
@@ -68,10 +75,21 @@ class VerifiedCard:
     status_index  the credential's index in the status list (or None)
     status_list_age  seconds since the status list was issued (or None)
     device_auth   "signature", "mac" (mdoc) or "presentation" (VQR)
+    elements      dict: namespace -> element identifier -> value (JSON-able), all signed elements
+    kid           hex of the first 8 bytes of SHA-256(DS certificate)
+    presented_at  VQR presentation time (or None)
+    errors        mdoc only: the Document's unsigned `errors` as the phone sent them
+                  ({namespace: {element: error code}}: elements it did not return), or {}
+
+    For the health card (`org.vitale-reader.hic.1`) `fields` is the checked card
+    (dates "YYYY-MM-DD", amo_rights [{"start", "end"}], amc {"org", ...}); for
+    other document types it is the elements of every namespace, keyed
+    "namespace/element" when an identifier occurs in two namespaces.
     """
 
     def __init__(self, fields, channel, doc_type, issuer, valid_from, valid_until, signed,
-                 status_index=None, status_list_age=None, device_auth=""):
+                 status_index=None, status_list_age=None, device_auth="", elements=None, kid="",
+                 presented_at=None, errors=None):
         self.fields = fields
         self.channel = channel
         self.doc_type = doc_type
@@ -82,6 +100,10 @@ class VerifiedCard:
         self.status_index = status_index
         self.status_list_age = status_list_age
         self.device_auth = device_auth
+        self.elements = elements if elements is not None else {}
+        self.kid = kid
+        self.presented_at = presented_at
+        self.errors = errors if errors is not None else {}
 
     def to_dict(self):
         """The card as the host protocol sends it."""
@@ -96,4 +118,8 @@ class VerifiedCard:
             "status_index": self.status_index,
             "status_list_age": self.status_list_age,
             "device_auth": self.device_auth,
+            "elements": self.elements,
+            "kid": self.kid,
+            "presented_at": self.presented_at,
+            "errors": self.errors,
         }
