@@ -8,8 +8,9 @@ to modules, so tools are loaded lazily and independently.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+
+from vitale_host.plugins import add_plugins, run_parsed
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -20,37 +21,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "qr-corpus": ("vitale_tools.camera_cli", "write a corpus of synthetic phone-screen QR frames"),
     "emulate": ("vitale_tools.emulate", "run the virtual reader with its USB serial on a pty"),
     "boards": ("vitale_tools.boards", "check the board definitions in boards/"),
-    "demo": ("vitale_tools.demo", "the whole story: authority, virtual reader, NFC and QR reads"),
+    "demo": ("vitale_tools.demo", "the main job: authority, NFC and QR reads through emulated chips, refusals"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available subcommand."""
     parser = argparse.ArgumentParser(prog="vitale-sim", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (modname, help_text) in COMMANDS.items():
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as e:
-            if e.name is None or not modname.startswith(e.name):
-                raise
-            continue  # not built yet
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+    add_plugins(parser.add_subparsers(dest="command", metavar="COMMAND"), COMMANDS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vitale-sim`."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    run = getattr(args, "_run", None)
-    if run is None:
-        parser.print_help()
-        return 0
-    code: int = run(args)
-    return code
+    return run_parsed(build_parser(), argv)
 
 
 if __name__ == "__main__":
