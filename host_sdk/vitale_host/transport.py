@@ -29,6 +29,17 @@ KNOWN_USB_IDS: dict[tuple[int, int], str] = {
 }
 
 DEFAULT_BAUD = 115200
+# What a port that went away raises: pyserial's own error, an OS error, or a
+# raw termios error from a pty whose other side closed.
+try:
+    from termios import error as _TermiosError
+except ImportError:  # Windows: no termios
+
+    class _TermiosError(Exception):  # type: ignore[no-redef]
+        pass
+
+
+_PORT_GONE = (serial.SerialException, OSError, _TermiosError)
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,7 @@ class SerialTransport:
         if ser is not None:
             try:
                 ser.close()
-            except (serial.SerialException, OSError):
+            except _PORT_GONE:
                 pass
 
     def write_line(self, data: bytes) -> None:
@@ -112,7 +123,7 @@ class SerialTransport:
             try:
                 ser.write(data)
                 ser.flush()
-            except (serial.SerialException, OSError) as e:
+            except _PORT_GONE as e:
                 raise ReaderError("disconnected", f"write failed: {e}") from e
 
     def write_raw(self, data: bytes) -> None:
@@ -122,7 +133,7 @@ class SerialTransport:
                 raise ReaderError("disconnected", "the port is closed")
             try:
                 self._ser.write(data)
-            except (serial.SerialException, OSError) as e:
+            except _PORT_GONE as e:
                 raise ReaderError("disconnected", f"write failed: {e}") from e
 
     def read_line(self, timeout: float) -> bytes | None:
@@ -144,7 +155,7 @@ class SerialTransport:
                 raise ReaderError("disconnected", "the port is closed")
             try:
                 chunk = ser.read(max(1, ser.in_waiting or 1))
-            except (serial.SerialException, OSError, TypeError) as e:
+            except (*_PORT_GONE, TypeError) as e:
                 raise ReaderError("disconnected", f"read failed: {e}") from e
             if chunk:
                 self._buf.extend(chunk)
