@@ -122,6 +122,8 @@ Undefined = _UndefinedType()
 class _Bytes:
     """Equality, hash and repr by `.raw` for the two byte-carrying item types."""
 
+    raw: bytes  # set by each subclass's __init__ (declaration for the type checker)
+
     def __eq__(self, other):
         return type(other) is type(self) and self.raw == other.raw
 
@@ -664,7 +666,7 @@ def _enc(obj, out, depth):
     elif isinstance(obj, dict):
         keys = []
         for k in obj:
-            kb = bytearray()
+            kb = bytearray()  # type: bytes | bytearray
             _enc(k, kb, depth - 1)
             keys.append((bytes(kb), k))
         keys.sort(key=_first)

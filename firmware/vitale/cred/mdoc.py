@@ -103,7 +103,7 @@ def _namespace_order(buf):
         off = _map_value(buf, off, "issuerSigned") if major == 4 and n else -1
     if off >= 0:
         off = _map_value(buf, off, "nameSpaces")
-    out = []
+    out = []  # type: list
     if off < 0:
         return out
     major, n, off = status.read_head(status.BytesSource(buf), off, len(buf))
@@ -157,10 +157,10 @@ def _normalise(name, v):
     if name == "amc":
         if not isinstance(v, dict):
             raise pol.ProfileError("amc must be a map")
-        out = {}
+        amc = {}
         for k in v:
-            out[k] = _full_date_value(v[k]) if k in ("start", "end") else v[k]
-        return out
+            amc[k] = _full_date_value(v[k]) if k in ("start", "end") else v[k]
+        return amc
     return v
 
 
@@ -288,7 +288,7 @@ def verify(device_response, session_transcript, trust, policy=None, now=None, e_
                 if not isinstance(asked, dict) or name not in asked:
                     raise Refusal("not_requested", ns + ": " + name)
 
-    out_elements = {}
+    out_elements = {}  # type: dict
     for ns in elements:
         out_elements[ns] = {}
         for name in elements[ns]:
@@ -334,7 +334,7 @@ def _document_errors(v):
 
 def _element_errors(v):
     """Document.errors {namespace: {element: int}} when well-formed, else {} (unsigned, never decisive)."""
-    out = {}
+    out = {}  # type: dict
     if not isinstance(v, dict):
         return out
     for ns in v:
@@ -350,7 +350,7 @@ def _element_errors(v):
 def _digested_elements(buf, issuer_signed, digests):
     """{namespace: {id: value}} of the IssuerSignedItems whose digest matches the MSO (else Refusal)."""
     _text_keys(issuer_signed, "issuerSigned")
-    elements = {}
+    elements = {}  # type: dict
     if "nameSpaces" not in issuer_signed:
         return elements
     nss = issuer_signed["nameSpaces"]

@@ -296,7 +296,7 @@ class StatusList:
         lead1 = _LEAD1
         prev = (i << shift) - 1
         pos = 0
-        out = [] if x is None else None
+        out = [] if x is None else None  # type: list | None
         for _ in range(count):
             q = 0
             while True:
@@ -367,7 +367,7 @@ def parse(src, signer, current=None):
     major, arg, off = read_head(src, poff, end)
     if major != 5 or arg != 10:
         raise malformed("status list keys must be 1..10 in this order")
-    vals = [None] * 11
+    vals = [None] * 11  # type: list
     for key in range(1, 11):
         major, arg, off = read_head(src, off, end)
         if major != 0 or arg != key:

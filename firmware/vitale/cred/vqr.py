@@ -89,12 +89,12 @@ def _normalise(name, v):
     if name == "amc":
         if not isinstance(v, dict):
             raise pol.ProfileError("amc must be a map with keys 1..4")
-        out = {}
+        amc = {}
         for k in v:
             if k not in _AMC_SHORT:
                 raise pol.ProfileError("amc must be a map with keys 1..4")
-            out[_AMC_SHORT[k]] = _days(v[k]) if k == 3 or k == 4 else v[k]
-        return out
+            amc[_AMC_SHORT[k]] = _days(v[k]) if k == 3 or k == 4 else v[k]
+        return amc
     return v
 
 
@@ -135,7 +135,7 @@ def _issuer(s1, trust):
         if tr.es256_ok(cand.public_key, s1.protected_raw, s1.payload, s1.signature):
             return cand, iaca, kid
         error = Refusal("bad_issuer_signature", "VQR issuer signature")
-    raise error
+    raise error  # type: ignore[misc]  # candidates is non-empty, so the loop set error
 
 
 def verify(text, trust, policy=None, now=None, replay=None):
@@ -165,7 +165,7 @@ def verify(text, trust, policy=None, now=None, replay=None):
     status_idx = claims.get(CLAIM_STATUS)
     if not isinstance(iss, str) or not _uint(exp) or not _uint(iat) or not isinstance(cti, bytes) \
             or not 8 <= len(cti) <= 32 or not isinstance(cnf, dict) or not isinstance(card_raw, dict) \
-            or not _uint(status_idx) or exp <= iat:
+            or not _uint(status_idx) or exp <= iat:  # type: ignore[operator]  # _uint() checked exp and iat
         raise _malformed("CWT claims missing or of the wrong type")
     if not ds.not_before <= iat <= ds.not_after:
         raise Refusal("untrusted_issuer", "issued outside the document signer's validity")

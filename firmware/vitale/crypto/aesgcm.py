@@ -24,9 +24,9 @@ try:
     import cryptolib as _cryptolib
 except ImportError:
     try:
-        import ucryptolib as _cryptolib
+        import ucryptolib as _cryptolib  # type: ignore[no-redef]  # older firmware name
     except ImportError:
-        _cryptolib = None
+        _cryptolib = None  # type: ignore[assignment]  # no hardware AES: plain-code path
 
 TAG_LEN = 16
 _CHUNK = 1024  # keystream bytes produced per step: bounds the temporary buffers

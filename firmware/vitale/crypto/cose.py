@@ -137,6 +137,14 @@ def _parse_common(msg, arr, tagged, raw):
 class _Message:
     """What COSE_Sign1 and COSE_Mac0 share: headers, payload, structure bytes."""
 
+    # Set by _parse_common / _new (declarations for the type checker only).
+    protected_raw: bytes
+    protected: dict
+    unprotected: dict
+    payload: "bytes | None"
+    tagged: bool
+    raw: "bytes | None"
+
     _CONTEXT = ""
     _TAG = 0
 
@@ -264,6 +272,8 @@ def _sha256_parts(parts):
 class Sign1(_Message):
     """COSE_Sign1 = [protected, unprotected, payload / nil, signature]."""
 
+    signature: bytes
+
     _CONTEXT = "Signature1"
     _TAG = _TAG_SIGN1
 
@@ -305,6 +315,8 @@ class Sign1(_Message):
 
 class Mac0(_Message):
     """COSE_Mac0 = [protected, unprotected, payload / nil, tag]."""
+
+    tag: bytes
 
     _CONTEXT = "MAC0"
     _TAG = _TAG_MAC0

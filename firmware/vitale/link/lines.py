@@ -22,7 +22,7 @@ class LineBuffer:
 
     def feed(self, data):
         """Take received bytes; return a list of (line bytes or None for an overflowed line)."""
-        out = []
+        out = []  # type: list
         start = 0
         n = len(data)
         while start < n:

@@ -52,7 +52,7 @@ def parse_message(data):
     n = len(data)
     if n == 0:
         raise NdefError("empty message")
-    out = []
+    out = []  # type: list
     i = 0
     while i < n:
         if len(out) >= _MAX_RECORDS:

@@ -463,7 +463,7 @@ class PN532:
             clock = _compat
         self._clock = clock
         if uart is not None:
-            self._link = HsuLink(uart, clock)
+            self._link = HsuLink(uart, clock)  # type: HsuLink | I2cLink
         elif i2c is not None:
             self._link = I2cLink(i2c, address, clock)
         else:

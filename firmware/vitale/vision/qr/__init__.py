@@ -19,7 +19,7 @@ from vitale.vision.qr.errors import QRError  # noqa: F401
 
 # The decoder is imported on first use: its hot modules are loaded with
 # compat.import_hot, which needs this package to be fully initialised.
-_cache = [None]
+_cache = [None]  # type: list
 
 
 def decoder_for(width, height):

@@ -133,7 +133,7 @@ class Decoder:
         _bin.smooth(self.raw, self.bw, self.bh, self.sums, self.thr)
         yield
         scene = Scene(frame, self.thr, ctx)
-        finders = []
+        finders = []  # type: list
         y = 0
         step = ctx[4]
         while y < h:
@@ -150,7 +150,7 @@ class Decoder:
         finders = finders[:_MAX_FINDERS]
         self.stats["finders"] = len(finders)
         triples = rank_triples(finders, _MAX_TRIPLES)
-        seen = []
+        seen = []  # type: list
         for t in triples:
             _, c, a, b = t
             if c in seen or a in seen or b in seen:

@@ -15,7 +15,7 @@ class FormatError(QRError):
     """Format or version information is unreadable."""
 
 
-_func_cache = [0, None]
+_func_cache = [0, None]  # type: list
 
 
 def function_map(version):
