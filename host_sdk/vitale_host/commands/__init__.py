@@ -1,0 +1,1 @@
+"""`vitale` subcommands, one plug-in module each (see vitale_host.cli)."""
