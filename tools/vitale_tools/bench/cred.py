@@ -22,6 +22,7 @@ from vitale_tools.authority import (
 from vitale_tools.patients import typical_card
 
 HERE = Path(__file__).resolve().parent
+HERE_VMBENCH = HERE / "vmbench.py"
 OPS = HERE / "cred_ops.py"
 NOW = 1803981600  # 2027-03-01T10:00:00Z
 
@@ -115,7 +116,7 @@ def run_cpython(folder: Path, scale: int) -> dict[str, Row]:
 
 def run_vm(folder: Path, scale: int) -> dict[str, Row]:
     """The ops script inside the MicroPython VM (the folder mounted at /bench)."""
-    res = mpvm.run_file(OPS, args=["--dir=/bench", f"--scale={scale}"], mounts={"/bench": folder},
+    res = mpvm.run_file(OPS, args=["--dir=/bench", f"--scale={scale}"], mounts={"/bench": folder, "/lib/vmbench.py": HERE_VMBENCH},
                         heap=32 * 1024 * 1024, timeout=1800)
     if res.returncode != 0:
         raise RuntimeError(f"VM cred ops failed:\n{res.stdout}\n{res.stderr}")

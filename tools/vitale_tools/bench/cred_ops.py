@@ -18,6 +18,11 @@ from vitale.cred import mdoc, status, trust, vqr  # type: ignore[import-not-foun
 from vitale.cred.policy import Policy  # type: ignore[import-not-found]
 from vitale.store import Store  # type: ignore[import-not-found]
 
+try:
+    from vitale_tools.bench.vmbench import measure
+except ImportError:  # inside the VM it is mounted beside the firmware
+    from vmbench import measure  # type: ignore[import-not-found,no-redef]
+
 _G = globals()
 ARGS = (_G["ARGV"] if "ARGV" in _G else sys.argv)[1:]  # the VM passes its arguments as ARGV
 FOLDER = "/bench"
@@ -30,27 +35,6 @@ for _a in ARGS:
         FOLDER = _a[6:]
     elif _a.startswith("--store="):
         STORE = _a[8:]
-
-
-def measure(name, fn, rounds):
-    # type: (str, Callable[[], Any], int) -> None
-    """Time fn() over rounds calls (after one warm-up); count heap bytes of one call on MicroPython."""
-    fn()
-    gc.collect()
-    alloc = -1
-    if compat.IS_MICROPYTHON:
-        gc.disable()
-        mem_alloc = getattr(gc, "mem_alloc")
-        a0 = mem_alloc()
-        fn()
-        alloc = mem_alloc() - a0
-        gc.enable()
-        gc.collect()
-    t0 = compat.ticks_us()
-    for _ in range(rounds):
-        fn()
-    dt = compat.ticks_diff(compat.ticks_us(), t0)
-    print("RESULT %s %.1f %d %d" % (name, dt / rounds, alloc, rounds))
 
 
 def _read(name, mode="rb"):

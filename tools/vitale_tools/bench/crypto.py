@@ -44,7 +44,7 @@ def run_cpython(scale: int) -> dict[str, Row]:
 
 def run_vm(scale: int) -> dict[str, Row]:
     """Run the shared ops script inside the MicroPython VM."""
-    res = mpvm.run_file(OPS, args=[f"--scale={scale}"], mounts={"/lib/naive_p256.py": NAIVE}, timeout=1200)
+    res = mpvm.run_file(OPS, args=[f"--scale={scale}"], mounts={"/lib/naive_p256.py": NAIVE, "/lib/vmbench.py": HERE / "vmbench.py"}, timeout=1200)
     if res.returncode != 0:
         raise RuntimeError(f"VM crypto ops failed:\n{res.stdout}\n{res.stderr}")
     return _parse(res.lines)

@@ -2,7 +2,6 @@
 # Prints one line per measurement: "RESULT name us_per_op bytes_per_op n".
 # bytes_per_op is -1 where the runtime cannot count allocations (CPython).
 import sys
-import gc
 
 from vitale import compat
 from vitale.crypto import p256, aesgcm, hkdf
@@ -10,36 +9,15 @@ from vitale.codec import cbor
 
 try:
     from vitale_tools.bench import naive_p256
-except ImportError:  # inside the VM the reference sits beside this script
+    from vitale_tools.bench.vmbench import measure
+except ImportError:  # inside the VM these sit beside the firmware
     import naive_p256
+    from vmbench import measure
 
 ROUNDS_SCALE = 1
 for _a in (ARGV[1:] if "ARGV" in globals() else sys.argv[1:]):  # noqa: F821
     if _a.startswith("--scale="):
         ROUNDS_SCALE = max(1, int(_a[8:]))
-
-
-def _now_us():
-    return compat.ticks_us()
-
-
-def measure(name, fn, rounds):
-    """Time fn() over rounds calls (after one warm-up); count heap bytes on MicroPython."""
-    fn()
-    gc.collect()
-    alloc = -1
-    if compat.IS_MICROPYTHON:
-        gc.disable()
-        a0 = gc.mem_alloc()
-        fn()
-        alloc = gc.mem_alloc() - a0
-        gc.enable()
-        gc.collect()
-    t0 = _now_us()
-    for _ in range(rounds):
-        fn()
-    dt = compat.ticks_diff(_now_us(), t0)
-    print("RESULT %s %.1f %d %d" % (name, dt / rounds, alloc, rounds))
 
 
 def nested_doc():
