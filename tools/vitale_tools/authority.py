@@ -524,6 +524,24 @@ class Authority:
         self.config["revoked"] = sorted(revoked)
         self.save()
 
+    def issue_reader_cert(self, csr_der: bytes, now: int | None = None, days: int = 825) -> bytes:
+        """A reader certificate (DER, EKU 1.0.18013.5.1.6) from the reader CA for a device's PKCS#10 request.
+
+        The request must be a P-256 key signed by itself (proof the device holds it); raises ValueError.
+        """
+        csr = x509.load_der_x509_csr(csr_der)
+        if not csr.is_signature_valid:
+            raise ValueError("the certificate request's signature does not verify")
+        pub = csr.public_key()
+        if not isinstance(pub, ec.EllipticCurvePublicKey) or not isinstance(pub.curve, ec.SECP256R1):
+            raise ValueError("a reader key must be P-256")
+        cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        cn = str(cns[0].value) if cns else "Vitale Reader"
+        t = now_s() if now is None else now
+        cert = make_leaf_cert(pub, self.keys["reader-ca"], self.reader_ca_cert, cn, t - DAY, t + days * DAY,
+                              EKU_MDL_READER, str(self.config["country"]), str(self.config["name"]))
+        return der(cert)
+
     def add_trusted(self, iaca: Sequence[bytes] = (), ds: Sequence[bytes] = ()) -> None:
         """Add extra IACA / document-signer certificates (DER) to future trust lists."""
         for key, ders in (("extra_iaca", iaca), ("extra_ds", ds)):

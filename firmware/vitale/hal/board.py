@@ -18,6 +18,10 @@ methods or None when the board lacks it.
   wdt           object with feed() or None
   clock         Clock (below)
   store_root    folder on flash for vitale.store
+  host          the host link stream: read() -> bytes (what arrived, b"" when
+                nothing; never blocks) and write(buf); on a board, the USB serial
+                that the REPL shares; None when the app has no link
+  reboot        callable that resets the board (machine.reset), or None
 """
 
 
@@ -104,7 +108,7 @@ class Board:
     """A bag of the parts above; unset parts are None."""
 
     def __init__(self, name, clock, nfc_uart=None, nfc_i2c=None, camera=None, led=None,
-                 buzzer=None, display=None, wdt=None, store_root="/vitale"):
+                 buzzer=None, display=None, wdt=None, store_root="/vitale", host=None, reboot=None):
         self.name = name
         self.clock = clock
         self.nfc_uart = nfc_uart
@@ -115,6 +119,8 @@ class Board:
         self.display = display
         self.wdt = wdt
         self.store_root = store_root
+        self.host = host
+        self.reboot = reboot
 
     def feedback(self, state):
         """Show a reader state on whatever the board has (LED, buzzer, display)."""
