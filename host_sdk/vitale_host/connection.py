@@ -37,9 +37,10 @@ class Connection:
         self.error: ReaderError | None = None
 
     def open(self) -> None:
-        """Open the transport and start reading."""
+        """Open the transport and start reading (events of an earlier opening are dropped)."""
         self.transport.open()
         self.error = None
+        self.clear_events()
         self._stop.clear()
         self._thread = threading.Thread(target=self._reader, name="vitale-link", daemon=True)
         self._thread.start()
@@ -123,6 +124,22 @@ class Connection:
         if isinstance(err, dict):
             raise ReaderError(str(err.get("code", "error")), str(err.get("message", "")))
         raise ReaderError("bad_reply", f"malformed reply to {cmd}")
+
+    @property
+    def alive(self) -> bool:
+        """True while the port is open and the reading thread has not seen it go away."""
+        return self.error is None and self.transport.is_open and self._thread is not None \
+            and self._thread.is_alive()
+
+    def clear_events(self) -> int:
+        """Drop every queued event; returns how many were dropped."""
+        n = 0
+        while True:
+            try:
+                self.events.get_nowait()
+            except queue.Empty:
+                return n
+            n += 1
 
     def next_event(self, timeout: float) -> Json | None:
         """The next event from the reader, or None when none arrived in time."""

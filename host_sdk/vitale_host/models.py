@@ -376,3 +376,234 @@ class Verification:
             d["presentedAt"] = self.presented_at
         d.update(self.extra)
         return d
+
+
+# --------------------------------------------------------------------------- reads through the reader (SDK)
+
+READ_CHANNELS = ("nfc", "qr", "any")
+RESULT_EVENTS = ("card", "refusal", "unverified_payload")
+READ_STATES = ("scanning", "reading", "verifying", "reporting", "idle")
+
+
+class BadResult(ValueError):
+    """A signed result that does not have the shape of docs/host-protocol.md ("Reads")."""
+
+
+def _iso_or_none(ts: Any) -> str | None:
+    if isinstance(ts, int) and not isinstance(ts, bool):
+        return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat()
+    return None
+
+
+@dataclass(frozen=True)
+class UnverifiedPayload:
+    """A closed-format QR or NFC payload the reader passed through WITHOUT verifying it.
+
+    Never a health card: the reader only vouches that it saw these bytes.
+    """
+
+    format: str          # "qr" or "nfc"
+    payload: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"format": self.format, "payload": self.payload.hex(), "verified": False}
+
+
+@dataclass(frozen=True)
+class ReadProgress:
+    """A progress event of a running read (not signed: for display only)."""
+
+    read_id: Any
+    state: str
+    channel: str | None
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """How one read ended, taken from the reader's signed result (docs/host-protocol.md, "Reads").
+
+    Exactly one of `verification` (status "verified"), `refusal` ("refused") or
+    `unverified` ("unverified") is set. `card` is the verified HealthCard, or None
+    (a refusal, an unverified payload, or another document type).
+    """
+
+    status: str                       # "verified", "refused" or "unverified"
+    read_id: Any
+    channel: str | None
+    profile: str | None
+    reader_kid: str                   # hex kid of the pinned key that signed the result
+    counter: int                      # the result's number in the signed session
+    verification: Verification | None = None
+    refusal: Refusal | None = None
+    unverified: UnverifiedPayload | None = None
+    raw: dict[str, Any] | None = None  # the credential as the reader saw it, when its config attaches it
+    host_checked: bool = False         # True when the host reference verifier re-checked `raw` and agreed
+
+    @property
+    def verified(self) -> bool:
+        """True for a verified card."""
+        return self.status == "verified"
+
+    @property
+    def card(self) -> HealthCard | None:
+        """The verified health card (None unless status is "verified" and it is a health card)."""
+        return self.verification.card if self.verification is not None and self.status == "verified" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: the output of `vitale read --json` (docs/read-result.schema.json)."""
+        d: dict[str, Any] = {"status": self.status, "read_id": self.read_id, "channel": self.channel,
+                             "profile": self.profile, "reader_kid": self.reader_kid, "counter": self.counter}
+        if self.verification is not None and self.status == "verified":
+            v = self.verification
+            d["card"] = v.card.to_dict() if v.card is not None else None
+            d["credential"] = {
+                "format": v.format, "doc_type": v.doc_type, "issuer": v.issuer, "kid": v.kid,
+                "status_index": v.status_index, "valid_until": v.valid_until,
+                "valid_from": _iso_or_none(v.extra.get("valid_from")),
+                "signed_at": _iso_or_none(v.extra.get("signed")),
+                "status_list_age_s": v.extra.get("status_list_age"),
+                "device_auth": v.device_auth, "presented_at": v.presented_at,
+                "elements": v.elements,
+            }
+            d["host_checked"] = self.host_checked
+        elif self.refusal is not None:
+            d["refusal"] = {"code": self.refusal.code, "message": self.refusal.message,
+                            "detail": self.refusal.detail}
+        elif self.unverified is not None:
+            d["verified"] = False
+            d["format"] = self.unverified.format
+            d["payload"] = self.unverified.payload.hex()
+        return d
+
+
+def _opt_str(d: dict[str, Any], key: str) -> str | None:
+    v = d.get(key)
+    if v is not None and not isinstance(v, str):
+        raise BadResult(f"{key} must be text or null")
+    return v
+
+
+def _int_or_none(v: Any, what: str) -> int | None:
+    if v is None:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise BadResult(f"{what} must be an integer or null")
+    return v
+
+
+def verification_from_card(card: Any, received_at: int) -> Verification:
+    """The Verification of a reader's signed `card` object (firmware VerifiedCard.to_dict())."""
+    if not isinstance(card, dict):
+        raise BadResult("card must be an object")
+    fields = card.get("fields")
+    doc_type = card.get("doc_type")
+    if not isinstance(fields, dict) or not isinstance(doc_type, str):
+        raise BadResult("card needs fields and doc_type")
+    health: HealthCard | None = None
+    if doc_type == DOC_TYPE:
+        try:
+            health = HealthCard.from_dict(fields)
+        except ProfileError as e:
+            raise BadResult(f"the reader's card breaks the profile: {e}") from None
+    elements = card.get("elements", {})
+    if not isinstance(elements, dict):
+        raise BadResult("elements must be an object")
+    channel = card.get("channel")
+    valid_until = _int_or_none(card.get("valid_until"), "valid_until")
+    extra: dict[str, Any] = {
+        "valid_from": _int_or_none(card.get("valid_from"), "valid_from"),
+        "signed": _int_or_none(card.get("signed"), "signed"),
+        "status_list_age": _int_or_none(card.get("status_list_age"), "status_list_age"),
+        "errors": card.get("errors") if isinstance(card.get("errors"), dict) else {},
+    }
+    return Verification(
+        format="mdoc" if channel == "nfc" else "vqr", doc_type=doc_type, card=health, elements=elements,
+        issuer=str(card.get("issuer", "")), kid=str(card.get("kid", "")),
+        status_index=_int_or_none(card.get("status_index"), "status_index"),
+        valid_until=_iso_or_none(valid_until) or "", device_auth=str(card.get("device_auth", "")),
+        verified_at=received_at, presented_at=_int_or_none(card.get("presented_at"), "presented_at"),
+        extra=extra)
+
+
+def read_result_from_signed(result: dict[str, Any], reader_kid: str, counter: int, received_at: int) -> ReadResult:
+    """A ReadResult from the signed `result` object of a result event; raises BadResult."""
+    status = result.get("status")
+    channel = _opt_str(result, "channel")
+    profile = _opt_str(result, "profile")
+    common: dict[str, Any] = {"read_id": result.get("read_id"), "channel": channel, "profile": profile,
+                              "reader_kid": reader_kid, "counter": counter}
+    if status == "verified":
+        raw = result.get("raw")
+        if raw is not None and not isinstance(raw, dict):
+            raise BadResult("raw must be an object")
+        return ReadResult(status="verified", verification=verification_from_card(result.get("card"), received_at),
+                          raw=raw, **common)
+    if status == "refused":
+        r = result.get("refusal")
+        if not isinstance(r, dict) or not isinstance(r.get("code"), str):
+            raise BadResult("refusal needs a code")
+        code: str = r["code"]
+        msg_v = r.get("message")
+        detail = r.get("detail")
+        message: str = msg_v if isinstance(msg_v, str) else REFUSAL_CODES.get(code) or code
+        return ReadResult(status="refused", refusal=Refusal(
+            code, message,
+            detail if isinstance(detail, str) else ""), **common)
+    if status == "unverified":
+        payload = result.get("payload")
+        fmt = result.get("format")
+        if result.get("verified") is not False or not isinstance(payload, str) or not isinstance(fmt, str):
+            raise BadResult("an unverified payload needs verified: false, payload (hex) and format")
+        try:
+            data = bytes.fromhex(payload)
+        except ValueError:
+            raise BadResult("payload must be hex") from None
+        return ReadResult(status="unverified", unverified=UnverifiedPayload(fmt, data), **common)
+    raise BadResult(f"unknown result status {status!r}")
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    """What `info` says about a reader (docs/host-protocol.md, "Commands")."""
+
+    board: str
+    firmware: str
+    protocol: int
+    reader_kid: str
+    clock_set: bool
+    clock_now: int | None
+    trust_list: dict[str, Any] | None
+    status_list: dict[str, Any] | None
+    mem_free: int | None
+    policy: dict[str, Any]
+    trust_key_pinned: bool             # the reader has a trust-list key pinned
+    reader_pinned: bool                # THIS HOST has the reader's key pinned (vitale_host.pins)
+    config: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_reply(cls, r: Any, reader_pinned: bool) -> ReaderInfo:
+        """Build from the `info` reply; raises BadResult when it is not an object."""
+        if not isinstance(r, dict):
+            raise BadResult("info reply is not an object")
+        clock_v = r.get("clock")
+        clock: dict[str, Any] = clock_v if isinstance(clock_v, dict) else {}
+        tl, sl = r.get("trust_list"), r.get("status_list")
+        pol, cfg = r.get("policy"), r.get("config")
+        proto = r.get("protocol")
+        mem = r.get("mem_free")
+        now = clock.get("now")
+        return cls(board=str(r.get("board", "")), firmware=str(r.get("firmware", "")),
+                   protocol=proto if isinstance(proto, int) else 0, reader_kid=str(r.get("reader_kid", "")),
+                   clock_set=clock.get("set") is True, clock_now=now if isinstance(now, int) else None,
+                   trust_list=tl if isinstance(tl, dict) else None, status_list=sl if isinstance(sl, dict) else None,
+                   mem_free=mem if isinstance(mem, int) else None, policy=pol if isinstance(pol, dict) else {},
+                   trust_key_pinned=r.get("pinned") is True, reader_pinned=reader_pinned,
+                   config=cfg if isinstance(cfg, dict) else {}, raw=dict(r))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: the reader's reply plus `reader_pinned` (this host)."""
+        d = dict(self.raw)
+        d["reader_pinned"] = self.reader_pinned
+        return d

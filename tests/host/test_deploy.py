@@ -45,7 +45,9 @@ def test_build_layout_and_arch(builds: dict[str, deploy.Build], name: str, chip:
     assert viper[2] >> 2 == ARCH_XTENSAWIN
     board = json.loads(b.local_path("/board.json").read_text())
     assert board["id"] == name and board["chip"] == chip
-    assert b.local_path("/main.py").read_bytes() == (ROOT / "firmware/main.py").read_bytes()
+    # main.py = the journal-finishing prelude, then the firmware's main.py unchanged
+    assert b.local_path("/main.py").read_bytes() == (deploy.MAIN_PRELUDE.encode()
+                                                      + (ROOT / "firmware/main.py").read_bytes())
     assert b.local_path("/boot.py").read_bytes() == (ROOT / "firmware/boot.py").read_bytes()
 
 
@@ -114,15 +116,27 @@ def test_steps_order() -> None:
     ops = deploy.steps(deploy.plan(LOCAL, device))
     kinds = [op.kind for op in ops]
     assert kinds[0] == "rmtree" and ops[0].path == deploy.STAGING
-    assert kinds[-1] == "write_manifest" and ops[-1].path == deploy.DEVICE_MANIFEST
-    assert json.loads(ops[-1].content) == LOCAL
+    assert kinds[-1] == "rmtree" and ops[-1].path == deploy.STAGING
     puts = [op for op in ops if op.kind == "put"]
     renames = [op for op in ops if op.kind == "rename"]
     assert [op.path for op in puts] == [deploy.STAGING + "/lib/vitale/a.mpy", deploy.STAGING + "/lib/vitale/sub/b.mpy"]
     assert [op.source for op in puts] == ["lib/vitale/a.mpy", "lib/vitale/sub/b.mpy"]
+    # the new manifest is staged too, and renamed into place last
+    staged_manifest = deploy.STAGING + deploy.DEVICE_MANIFEST
+    wm = [op for op in ops if op.kind == "write_manifest"]
+    assert [op.path for op in wm] == [staged_manifest] and json.loads(wm[0].content) == LOCAL
     assert [(op.source, op.path) for op in renames] == [(deploy.STAGING + p, p) for p in
-                                                        ("/lib/vitale/a.mpy", "/lib/vitale/sub/b.mpy")]
-    # every put lands in a folder made before it; every rename after all puts; deletes after renames
+                                                        ("/lib/vitale/a.mpy", "/lib/vitale/sub/b.mpy")] + [
+        (staged_manifest, deploy.DEVICE_MANIFEST)]
+    # commit point: everything staged before the journal, everything installed after it
+    j = kinds.index("journal")
+    assert all(not op.journaled for op in ops[:j + 1])
+    assert max(i for i, k in enumerate(kinds) if k in ("put", "write_manifest")) < j
+    assert all(op.journaled for op in ops[j + 1:kinds.index("end_journal")])
+    assert kinds.index("rename") > j and kinds.index("rm") > j
+    # the journal lists exactly the journaled ops, in order
+    assert json.loads(ops[j].content) == [deploy.journal_entry(op) for op in ops if op.journaled]
+    # every put lands in a folder made before it; the stale file is deleted after the renames of new files
     made: set[str] = set()
     for i, op in enumerate(ops):
         if op.kind == "mkdir":
@@ -130,16 +144,44 @@ def test_steps_order() -> None:
         if op.kind in ("put", "rename"):
             parent = op.path.rsplit("/", 1)[0]
             assert parent in made or parent == "", (op, made)
-    last_put = max(i for i, k in enumerate(kinds) if k == "put")
-    first_rename = min(i for i, k in enumerate(kinds) if k == "rename")
-    assert last_put < first_rename
-    assert kinds.index("rm") > max(i for i, k in enumerate(kinds) if k == "rename")
-    assert [op.path for op in ops if op.kind == "rm"] == ["/lib/vitale/old.mpy"]
+    assert kinds.index("rm") > renames.index(renames[1]) and [op.path for op in ops if op.kind == "rm"] == [
+        "/lib/vitale/old.mpy"]
+    assert ops[kinds.index("rm") + 1].path == deploy.DEVICE_MANIFEST  # manifest last
 
 
-def test_steps_when_nothing_changed_only_rewrite_manifest() -> None:
+def test_steps_when_nothing_changed_write_nothing() -> None:
     ops = deploy.steps(deploy.plan(LOCAL, dict(LOCAL)))
-    assert [op.kind for op in ops] == ["rmtree", "write_manifest"]
+    assert [(op.kind, op.path) for op in ops] == [("rmtree", deploy.STAGING)]
+
+
+def test_commit_code_finishes_a_journal_idempotently(tmp_path: Path) -> None:
+    """COMMIT_CODE (run by main.py at boot) under CPython on a real folder: cut at every entry."""
+    import os
+
+    ops = deploy.steps(deploy.plan(LOCAL, {"/lib/vitale/old.mpy": "4" * 64}))
+    journal = json.loads([op for op in ops if op.kind == "journal"][0].content)
+    for cut in range(len(journal) + 1):
+        root = tmp_path / f"cut{cut}"
+        for rel in ("vitale.new/lib/vitale/a.mpy", "vitale.new/lib/vitale/sub/b.mpy", "vitale.new/main.py",
+                    "vitale.new/vitale-manifest.json", "lib/vitale/old.mpy", "main.py"):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text("new " + rel if rel.startswith("vitale.new") else "old " + rel)
+        rooted = [[e[0], *(str(root) + x for x in e[1:])] for e in journal]
+        # the host applied the first `cut` entries, then the power went
+        ns: dict[str, object] = {}
+        exec(deploy.COMMIT_CODE, ns)
+        jpath = root / "vitale-journal.json"
+        jpath.write_text(json.dumps(rooted[:cut]))
+        assert ns["_vitale_commit"](str(jpath)) == cut  # type: ignore[operator]
+        jpath.write_text(json.dumps(rooted))
+        moved = sum(1 for e in journal[:cut] if e[0] == "mv")  # a rename already done is skipped
+        assert ns["_vitale_commit"](str(jpath)) == len(journal) - moved  # type: ignore[operator]
+        assert not jpath.exists()
+        assert ns["_vitale_commit"](str(jpath)) == -1  # type: ignore[operator]
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        assert files == ["lib/vitale/a.mpy", "lib/vitale/sub/b.mpy", "main.py", "vitale-manifest.json"]
+        assert (root / "main.py").read_text() == "new vitale.new/main.py"
+        assert not any(os.scandir(root / "vitale.new/lib/vitale/sub"))
 
 
 def test_cli_dry_run(builds: dict[str, deploy.Build], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -159,12 +201,41 @@ def test_cli_dry_run(builds: dict[str, deploy.Build], tmp_path: Path, capsys: py
                         "--device-manifest", str(mf)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "  put /vitale.new/lib/vitale/store.mpy <- lib/vitale/store.mpy" in lines
-    assert lines[-1] == "  write_manifest /vitale-manifest.json"
+    assert "  write_manifest /vitale.new/vitale-manifest.json" in lines
+    assert "  rename /vitale-manifest.json <- /vitale.new/vitale-manifest.json" in lines
+    assert lines[-1] == "  rmtree /vitale.new"
 
 
-def test_cli_without_dry_run_is_an_honest_stub(capsys: pytest.CaptureFixture[str]) -> None:
-    assert vitale_main(["deploy", "--board", "esp32-s3-eye"]) == 1
-    assert "device transfer not implemented yet; use --dry-run" in capsys.readouterr().err
+def test_cli_without_port_and_no_reader_is_refused(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from vitale_host import transport
+
+    monkeypatch.setattr(transport, "find_ports", lambda include_unknown=False: [])
+    assert vitale_main(["deploy", "--board", "esp32-s3-eye", "-q"]) == 1
+    assert "no_reader" in capsys.readouterr().err
+
+
+def test_cli_device_manifest_needs_dry_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    mf = tmp_path / "m.json"
+    mf.write_text("{}")
+    assert vitale_main(["deploy", "--board", "esp32-s3-eye", "--device-manifest", str(mf)]) == 2
+    assert "only goes with --dry-run" in capsys.readouterr().err
+
+
+def test_vm_build_is_bytecode_with_native_modules_as_source(tmp_path: Path) -> None:
+    b = deploy.build(deploy.VM_BOARD_ID, tmp_path / "vm")
+    assert b.arch == "bytecode" and b.board_id == deploy.VM_BOARD_ID
+    natives = {"/lib/" + m for m in _fw_modules()
+               if deploy._NATIVE_DECORATOR.search((ROOT / "firmware" / m).read_bytes())}
+    assert "/lib/vitale/vision/qr/binarize.py" in natives and "/lib/vitale/compat.py" not in natives
+    for path in b.manifest:
+        if path.endswith(".mpy"):
+            head = b.local_path(path).read_bytes()[:3]
+            assert head[:2] == b"M\x06" and head[2] >> 2 == 0, path  # no native arch
+    assert natives <= set(b.manifest)
+    assert not {p[:-3] + ".mpy" for p in natives} & set(b.manifest)
+    src = deploy.build("esp32-s3-eye", tmp_path / "src", source=True)
+    assert {p for p in src.manifest if p.startswith("/lib/")} == {"/lib/" + m for m in _fw_modules()}
 
 
 def test_cli_unknown_board(capsys: pytest.CaptureFixture[str]) -> None:

@@ -339,6 +339,48 @@ def _make_buzzer(machine, c, use_pwm):
     raise BoardError("bad_field", "buzzer.kind = " + kind)
 
 
+class UsbConsole:
+    """The host link over the USB serial REPL console: sys.stdin / sys.stdout, never blocking.
+
+    read() returns what arrived (b"" when nothing) using select.poll on
+    sys.stdin; write() goes to sys.stdout.buffer. Ctrl-C still raises
+    KeyboardInterrupt (the console driver sees it), so deploy tools get the
+    REPL back. The poll object is made on first use, so building a Board
+    never touches the console.
+    """
+
+    MAX_READ = 512  # bytes per read(): the app loop stays responsive during a long upload
+
+    def __init__(self):
+        self._io = None  # (poll, stdin bytes, stdout bytes) once opened
+
+    def _open(self):
+        import select
+        import sys
+
+        p = select.poll()
+        p.register(sys.stdin, select.POLLIN)
+        io = (p, getattr(sys.stdin, "buffer", sys.stdin), getattr(sys.stdout, "buffer", sys.stdout))
+        self._io = io
+        return io
+
+    def read(self):
+        """The bytes waiting on the console (b"" when none); never blocks."""
+        p, inp, _ = self._io if self._io is not None else self._open()
+        out = bytearray()
+        while len(out) < self.MAX_READ and p.poll(0):
+            b = inp.read(1)
+            if not b:
+                break
+            out.extend(b)
+        return bytes(out)
+
+    def write(self, buf):
+        """Write bytes to the console."""
+        _, _, outp = self._io if self._io is not None else self._open()
+        outp.write(buf)
+
+
 class Esp32Board(Board):
     """A Board plus `faults`: [(part, message)] for optional parts that failed to start."""
 
@@ -456,4 +498,4 @@ def build_board(board_json, machine_mod=None, camera_mod=None, neopixel_mod=None
     clock = RtcClock(rtc) if rtc is not None else Clock(ticks_ms, ticks_diff)
     return Esp32Board(name, clock, nfc_uart=uart, nfc_i2c=i2c, camera=cam,
                       led=led, buzzer=buzzer, display=None, wdt=wdt, store_root=store_root,
-                      faults=faults)
+                      faults=faults, host=UsbConsole(), reboot=getattr(machine, "reset", None))

@@ -20,11 +20,14 @@ from vitale.cred import trust as _trust
 from vitale.cred.policy import PROFILES, Policy
 from vitale.cred.result import Refusal
 from vitale.crypto import CryptoError, aesgcm, p256
-from vitale.link.protocol import (PROTOCOL_VERSION, T_INT, T_OBJ, T_STR, Command, LinkError)
+from vitale.link.protocol import (PROTOCOL_VERSION, T_BOOL, T_INT, T_OBJ, T_STR, Command, LinkError)
 from vitale.link.signing import ReaderKey, SignedSession
 
 PIN_FILE = "trust-key"
 POLICY_FILE = "policy"
+CONFIG_FILE = "config"  # {"passthrough": bool, "attach_raw": bool}
+READER_CERT_FILE = "reader.cert"
+CONFIG_FLAGS = ("passthrough", "attach_raw")
 MAX_UPLOAD = const(262144)  # bytes a chunked list upload may assemble in RAM
 _MIN_UNIX = 1704067200  # 2024-01-01T00:00:00Z (not const: above a small int on 32-bit ports)
 _MAX_UNIX = 4102444800  # 2100-01-01T00:00:00Z
@@ -97,6 +100,17 @@ class ReaderState:
                 self.policy = check_policy(json.loads(raw))
             except (ValueError, LinkError, AttributeError):
                 pass  # an unreadable config keeps the defaults; provision.config rewrites it
+        self.config = {"passthrough": False, "attach_raw": False}
+        raw = store.get(CONFIG_FILE)
+        if raw is not None:
+            try:
+                d = json.loads(raw)
+                for k in CONFIG_FLAGS:
+                    if d.get(k) is True:
+                        self.config[k] = True
+            except (ValueError, AttributeError):
+                pass  # an unreadable config keeps the defaults
+        self.reader_cert = store.get(READER_CERT_FILE)  # DER installed by provision.reader_cert, or None
         self.trust = None
         self.nonce = None
         self.session = None
@@ -149,7 +163,9 @@ def _info(state):
                 "clock": {"set": clock.is_set(), "now": clock.now()},
                 "mem_free": mem_free() if mem_free is not None else None,
                 "policy": policy_dict(state.policy), "pinned": state.pinned is not None,
-                "reader_kid": _hex(state.reader_key.kid)}
+                "reader_kid": _hex(state.reader_key.kid),
+                "config": {"passthrough": state.config["passthrough"], "attach_raw": state.config["attach_raw"]},
+                "reader_cert": state.reader_cert is not None}
     return handler
 
 
@@ -260,9 +276,14 @@ def _config(state):
     def handler(args):
         p = check_policy(args["policy"])
         d = policy_dict(p)
+        flags = {}
+        for k in CONFIG_FLAGS:
+            flags[k] = args.get(k, False)
         state.store.write(POLICY_FILE, json.dumps(d).encode())
+        state.store.write(CONFIG_FILE, json.dumps(flags).encode())
         state.policy = p
-        return {"policy": d}
+        state.config = flags
+        return {"policy": d, "passthrough": flags["passthrough"], "attach_raw": flags["attach_raw"]}
     return handler
 
 
@@ -336,8 +357,9 @@ def register(dispatcher, state):
         Command("provision.status_list",
                 _provision(state, "provision.status_list", _need_trust(state), _install_status(state)), chunk,
                 "install a signed status list (base64; chunks: offset, total)"),
-        Command("provision.config", _config(state), (("policy", T_OBJ, True),),
-                "set and store the verification policy"),
+        Command("provision.config", _config(state),
+                (("policy", T_OBJ, True), ("passthrough", T_BOOL, False), ("attach_raw", T_BOOL, False)),
+                "set and store the verification policy and the passthrough / attach_raw switches"),
         Command("reader.public_key", _public_key(state), (), "the reader's signing key (hex SEC1) and kid"),
         Command("selftest", lambda args: selftest(), (), "known-answer checks of SHA-256, ECDSA P-256, AES-GCM"),
     ):

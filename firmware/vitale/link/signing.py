@@ -66,6 +66,10 @@ class ReaderKey:
         """The 65-byte uncompressed SEC1 public key."""
         return self._pub
 
+    def private_key(self):
+        """The 32-byte private scalar, for the device's own signers (readerAuth, the CSR); never sent."""
+        return self._priv
+
     def sign_result(self, result, host_nonce, session_counter):
         """Event fields {"cose", "result"} signing result for this host nonce and counter."""
         if not isinstance(result, dict):
