@@ -333,12 +333,17 @@ class App:
         codes = dec.results
         dec.results = []  # the decoder is kept between reads: it must not keep the payloads
         buf = got = None
-        for c in codes:
-            if self._qr_code(job, c.payload, vqr_text(c.payload)):
-                codes = None
-                self.flush_events()
-                return True
-        return False
+        if not codes:
+            return False
+        try:
+            for c in codes:
+                if self._qr_code(job, c.payload, vqr_text(c.payload)):
+                    self.flush_events()
+                    return True
+            return False
+        finally:
+            codes = None
+            wipe_decoder(dec)
 
     def _qr_code(self, job, payload, text):
         from vitale.cred import vqr
@@ -363,6 +368,29 @@ class App:
         raw = {"format": "vqr", "text": text} if st.config["attach_raw"] else None
         reads.card(job, "qr", card, raw)
         return True
+
+
+_ZEROS = bytes(256)
+# Decoder buffers that hold a symbol's modules, codewords and data, and the frame copy of the
+# plain fallback (vitale.vision.qr.decoder.Decoder).
+_DECODER_BUFFERS = ("grid", "cw", "blk", "data", "copy")
+
+
+def wipe(buf):
+    """Overwrite a bytearray with zeros in place (no large temporary)."""
+    mv = memoryview(buf)
+    n = len(buf)
+    for i in range(0, n, 256):
+        k = min(256, n - i)
+        mv[i:i + k] = _ZEROS[:k]
+
+
+def wipe_decoder(dec):
+    """Zero the QR decoder's buffers that held the last symbol (it is reused between reads)."""
+    for name in _DECODER_BUFFERS:
+        b = getattr(dec, name, None)
+        if isinstance(b, bytearray):
+            wipe(b)
 
 
 def main():

@@ -46,6 +46,7 @@ NONCE_BYTES = 32
 HELLO_TIMEOUT = 3.0        # one hello attempt; repeated until connect_timeout (the board may be booting)
 RESULT_GRACE = 10.0        # how long after the read's own timeout the host still waits for its result
 MIN_READ_S, MAX_READ_S = 1.0, 300.0
+BUSY_WAIT = 5.0            # how long a leftover read, once cancelled, may take to stop
 # What is retried until the deadline: at first connection only a reader that does not answer yet
 # (booting); when reconnecting, also a port that is not back yet.
 _CONNECT_RETRY = ("timeout",)
@@ -325,9 +326,17 @@ class Reader:
             if e.code != "busy":
                 raise
         # This host owns the port exclusively, so a read already running is a leftover
-        # (e.g. of a program that was killed mid-read): cancel it and start ours.
+        # (e.g. of a program that was killed mid-read): cancel it and start ours once it
+        # has ended (a cancelled read takes a moment to stop on the reader).
         conn.request("read.cancel", None, self.timeout)
-        return conn.request("read.start", args, self.timeout)
+        deadline = time.monotonic() + BUSY_WAIT
+        while True:
+            try:
+                return conn.request("read.start", args, self.timeout)
+            except ReaderError as e:
+                if e.code != "busy" or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.05)
 
     def _read(self, channel: str, profile: str | None, timeout: float, timeout_ms: int,
               on_progress: Callable[[ReadProgress], None] | None) -> ReadResult:

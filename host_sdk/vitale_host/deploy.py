@@ -462,12 +462,16 @@ def wait_for_app(port: str, timeout: float = 30.0, baudrate: int = 115200) -> di
 
 def deploy_to_device(port: str, b: Build, *, verify: bool = False, reset: bool = True,
                      ready_timeout: float = 30.0, progress: Progress | None = None,
-                     baudrate: int = 115200, enter_timeout: float = 10.0) -> DeployResult:
-    """Copy a build onto the board at `port` (only what differs), reset it and wait for its `hello`."""
+                     baudrate: int = 115200, enter_timeout: float = 10.0,
+                     raw_paste: bool = True) -> DeployResult:
+    """Copy a build onto the board at `port` (only what differs), reset it and wait for its `hello`.
+
+    `raw_paste=False` never asks for raw-paste mode (plain raw REPL only).
+    """
     from .rawrepl import RawRepl
 
     t0 = time.monotonic()
-    with RawRepl(port, baudrate, enter_timeout=enter_timeout) as r:
+    with RawRepl(port, baudrate, enter_timeout=enter_timeout, raw_paste=raw_paste) as r:
         recovered = finish_pending(r)
         device = read_device_manifest(r, b.manifest, verify)
         p = plan(b.manifest, device)

@@ -67,7 +67,7 @@ class RawReplError(ReaderError):
     Codes: ``port_unavailable``, ``disconnected``, ``timeout``, ``no_raw_repl``
     (the board did not give its raw REPL: an app that swallows Ctrl-C, a wrong
     port, no MicroPython), ``protocol`` (unexpected bytes), ``output_too_large``,
-    ``verify_failed`` (a written file's hash on the board differs), ``device_error``
+    ``verify_failed`` (a written file's hash on the board differs), ``not_found``, ``device_error``
     (the code raised on the board: see `DeviceExecError`).
     """
 
@@ -92,8 +92,11 @@ class DeviceExecError(RawReplError):
         super().__init__("device_error", last.strip())
 
 
-# Helper functions defined on the board (MicroPython and CPython compatible):
-# _vh_h(path) -> sha256 hex or None; _vh_md(path) mkdir -p; _vh_rt(path) rmtree (missing ok);
+# Helper functions defined on the board (MicroPython and CPython compatible). Errno values
+# differ between ports (the WebAssembly VM uses Emscripten's: ENOENT 44, EEXIST 20), so the
+# helpers test existence with os.stat instead of comparing errno numbers.
+# _vh_h(path) -> sha256 hex or None; _vh_md(path) mkdir -p; _vh_rm(path) -> 1 removed, 0 missing;
+# _vh_rt(path) rmtree (missing ok);
 # _vh_mv(src, dst) rename replacing dst; _vh_ls(path) -> [(name, is_dir, size)];
 # _vh_o(path) opens _vh_f for writing; _vh_w(b64) writes one chunk; _vh_c(path) closes, prints hash.
 HELPERS = """\
@@ -122,9 +125,16 @@ def _vh_md(p):
             q += '/' + s
             try:
                 os.mkdir(q)
-            except OSError as e:
-                if e.errno != 17:
+            except OSError:
+                if not os.stat(q)[0] & 0x4000:
                     raise
+def _vh_rm(p):
+    try:
+        os.stat(p)
+    except OSError:
+        return 0
+    os.remove(p)
+    return 1
 def _vh_rt(p):
     try:
         m = os.stat(p)[0]
@@ -491,12 +501,10 @@ class RawRepl:
         self.exec(f"_vh_rt({path!r})", timeout=60.0)
 
     def remove(self, path: str, missing_ok: bool = False) -> None:
-        """Remove a file (DeviceExecError with errno 2 when missing, unless missing_ok)."""
-        try:
-            self.exec(f"import os\nos.remove({path!r})")
-        except DeviceExecError as e:
-            if not (missing_ok and e.errno == 2):
-                raise
+        """Remove a file; RawReplError(not_found) when it is missing, unless missing_ok."""
+        self._ensure_helpers()
+        if self.exec(f"print(_vh_rm({path!r}))").strip() != b"1" and not missing_ok:
+            raise RawReplError("not_found", f"{path}: no such file on the board")
 
     def rename(self, src: str, dst: str) -> None:
         """Rename `src` to `dst`, replacing a file at `dst` (FAT refuses that: it is removed first)."""
@@ -538,13 +546,15 @@ class RawRepl:
         return len(data)
 
     def read_file(self, path: str, timeout: float = DEFAULT_TIMEOUT) -> bytes:
-        """The content of a file on the board (DeviceExecError errno 2 when missing)."""
-        code = ("import binascii\n_vh_r = open(%r, 'rb')\ntry:\n while True:\n  b = _vh_r.read(%d)\n"
-                "  if not b:\n   break\n  print(binascii.b2a_base64(b).decode().strip())\n"
-                "finally:\n _vh_r.close()\n") % (path, 1536)
-        out = self.exec(code, timeout)
+        """The content of a file on the board; RawReplError(not_found) when it is missing."""
+        code = ("import binascii\ntry:\n _vh_r = open(%r, 'rb')\nexcept OSError:\n _vh_r = None\n print('-')\n"
+                "if _vh_r:\n try:\n  while True:\n   b = _vh_r.read(%d)\n   if not b:\n    break\n"
+                "   print(binascii.b2a_base64(b).decode().strip())\n finally:\n  _vh_r.close()\n") % (path, 1536)
+        lines = self.exec(code, timeout).split()
+        if lines == [b"-"]:
+            raise RawReplError("not_found", f"{path}: no such file on the board")
         try:
-            return b"".join(base64.b64decode(line) for line in out.split() if line)
+            return b"".join(base64.b64decode(line) for line in lines)
         except ValueError as e:
             raise RawReplError("protocol", f"bad file data for {path}: {e}") from None
 
@@ -552,11 +562,11 @@ class RawRepl:
         """A UTF-8 text file's content, None when it does not exist."""
         try:
             return self.read_file(path).decode("utf-8", "replace")
-        except DeviceExecError as e:
-            if e.errno == 2:
+        except RawReplError as e:
+            if e.code == "not_found":
                 return None
             raise
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+def _b64(data: bytes) -> bytes:
+    return base64.b64encode(data)

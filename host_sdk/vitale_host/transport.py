@@ -7,6 +7,7 @@ virtual reader, or any pyserial URL (``loop://``, ``socket://...``).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -65,7 +66,13 @@ def find_ports(include_unknown: bool = False) -> list[PortInfo]:
 
 
 def auto_port() -> str:
-    """The only reader port plugged in; raises ReaderError when there are none or several."""
+    """``$VITALE_PORT`` when set, else the only reader port plugged in.
+
+    Raises ReaderError (``no_reader`` / ``several_readers``) when there are none or several.
+    """
+    env = os.environ.get("VITALE_PORT")
+    if env:
+        return env
     ports = find_ports()
     if not ports:
         raise ReaderError("no_reader", "no reader found on USB; give --port")

@@ -240,11 +240,15 @@ class Rig:
         """Take the phone away."""
         self.chip.remove()
 
-    def qr_text(self, patient: str) -> str:
-        """A fresh VQR presentation of a patient's credential (signed by the phone now)."""
+    def qr_text(self, patient: str, ahead_s: int = 0) -> str:
+        """A fresh VQR presentation of a patient's credential (signed by the phone now + ahead_s).
+
+        The reader accepts one presentation per second and credential (newer than the last one
+        accepted); ahead_s (within the clock skew) keeps two tests in the same second apart.
+        """
         issued = self.auth.path / "issued"
         return present((issued / f"{patient}.vqr-issuer.cbor").read_bytes(),
-                       load_private_key(issued / f"{patient}.device-key.pem"), int(time.time()))
+                       load_private_key(issued / f"{patient}.device-key.pem"), int(time.time()) + ahead_s)
 
     def card_fields(self, patient: str, profile_names: tuple[str, ...]) -> dict[str, Any]:
         """The issued card's elements of a profile (what a verified read must return)."""

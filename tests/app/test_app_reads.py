@@ -107,6 +107,10 @@ def test_qr_read_verified_then_replay_refused(rig: Rig) -> None:
     assert result["card"]["fields"] == rig.card_fields("1", PROFILES["billing"])
     assert result["card"]["device_auth"] == "presentation"
     assert _refusal(again) == "replayed" and again["channel"] == "qr"
+    from vitale.vision import qr  # type: ignore[import-not-found,unused-ignore]
+
+    dec = qr.decoder_for(640, 480)  # kept between reads: it holds nothing of the patient's QR
+    assert dec.results == [] and not any(dec.data) and not any(dec.cw) and not any(dec.grid)
 
 
 def test_revoked_card_refused_by_nfc(rig: Rig) -> None:
@@ -228,7 +232,7 @@ def test_exception_in_a_read_is_internal_and_the_next_read_works(rig: Rig) -> No
 
 
 def test_typed_read_shows_readable_result(rig: Rig) -> None:
-    rig.camera.show_text(rig.qr_text("0"), seed=9)
+    rig.camera.show_text(rig.qr_text("0", ahead_s=3), seed=9)  # patient 0's QR was read just before
 
     async def go(r: Rig) -> str:
         await r.send_line(b"read qr\r\n")

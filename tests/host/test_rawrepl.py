@@ -116,9 +116,12 @@ def test_files_round_trip(peer: RawReplPeer) -> None:
         assert r.exists("/empty") and not r.exists("/b.txt")
         r.remove("/empty")
         r.remove("/empty", missing_ok=True)
-        with pytest.raises(DeviceExecError) as e:
+        with pytest.raises(RawReplError) as e2:
             r.remove("/empty")
-        assert e.value.errno == 2
+        assert e2.value.code == "not_found"
+        with pytest.raises(RawReplError) as e2:
+            r.read_file("/empty")
+        assert e2.value.code == "not_found"
         r.rmtree("/lib")
         r.rmtree("/lib")  # missing is fine
         assert not (root / "lib").exists()

@@ -1,4 +1,4 @@
-"""A scripted reader on a real pty for the SDK tests.
+"""A scripted reader on a real pty for the SDK tests, and the tests' fixtures.
 
 The firmware's own link (Dispatcher, the real `hello`/`info`/`time.set`/`provision.*`
 commands over a real Store, the real ReaderKey signing every result) serves the pty;
@@ -17,9 +17,11 @@ import select
 import threading
 import time
 import tty
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -33,7 +35,9 @@ from vitale.link.commands import ReaderState, policy_dict, register
 from vitale.link.lines import LineBuffer
 from vitale.link.protocol import T_BOOL, T_INT, T_OBJ, T_STR, Command, LinkError, event
 from vitale.store import Store
+from vitale_host.pins import PinStore
 from vitale_tools.authority import Authority, load_private_key, present
+from vitale_tools.sim_world import make_world
 
 
 def pinned_key(auth: Authority) -> bytes:
@@ -77,6 +81,7 @@ class ScriptedReader:
         self.received: list[bytes] = []
         self.sent_events: list[bytes] = []
         self.reader_cert: bytes | None = None
+        self.cancel_delay = 0.0
         self._after: list[bytes] = []
         self._lock = threading.RLock()
         self._master = -1
@@ -193,7 +198,15 @@ class ScriptedReader:
         if self.read is None:
             return {"cancelled": False}
         rid = self.read["read_id"]
-        self._finish_refused("cancelled", "the read was cancelled", "", None, later=True)
+        if self.cancel_delay:
+            # like the App: the read stops a moment after the reply (its task must notice the cancel)
+            def stop() -> None:
+                with self._lock:
+                    if self.read is not None and self.read["read_id"] == rid:
+                        self._finish_refused("cancelled", "the read was cancelled", "", None)
+            threading.Timer(self.cancel_delay, stop).start()
+        else:
+            self._finish_refused("cancelled", "the read was cancelled", "", None, later=True)
         return {"cancelled": True, "read_id": rid}
 
     def _csr(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -297,3 +310,40 @@ def provision(reader: ScriptedReader, auth: Authority) -> None:
         out = reader.d.handle_line(json.dumps({"id": 1, "cmd": cmd, "args": args}).encode())
         assert out is not None and json.loads(out)["ok"] is True, out
     assert st.trust is not None
+
+
+# ---------------------------------------------------------------- fixtures (imported by the test modules)
+
+
+@pytest.fixture(autouse=True)
+def vitale_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "vitale-home"
+    monkeypatch.setenv("VITALE_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Authority:
+    """A test authority with patients 0, 1, 2; patient 2 is revoked."""
+    d = make_world(tmp_path_factory.mktemp("world") / "authority")
+    auth = Authority(d)
+    meta = json.loads((d / "issued" / "2.json").read_text())
+    auth.revoke(int(meta["statusIndex"]))
+    auth.write_status_list(int(time.time()) - 60)
+    return auth
+
+
+@pytest.fixture
+def device(tmp_path: Path) -> Iterator[ScriptedReader]:
+    """An unprovisioned scripted reader."""
+    d = ScriptedReader(tmp_path / "device")
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def provisioned(device: ScriptedReader, world: Authority) -> ScriptedReader:
+    """A provisioned reader whose key is pinned on this host."""
+    provision(device, world)
+    PinStore().pin(device.state.reader_key.public_key(), "sdk-test")
+    return device

@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from sdksupport import device, provisioned, vitale_home, world  # noqa: F401  (fixtures)
 from sdksupport import ScriptedReader, vqr_text
 from vitale_host.cli import main
 from vitale_tools.authority import Authority
@@ -123,3 +124,24 @@ def test_info_of_an_unpinned_unprovisioned_reader(device: ScriptedReader, capsys
     assert main(["--port", device.path, "info"]) == 0
     out = capsys.readouterr().out
     assert "NOT pinned on this host" in out and "clock        NOT set" in out and "trust list   none" in out
+
+
+def test_upload_progress_lines_off_a_terminal() -> None:
+    import io
+
+    from vitale_host.commands.common import progress_bar
+    out = io.StringIO()
+    bar = progress_bar("trust list", out)
+    for sent in (45000, 90000, 100000):
+        bar(sent, 100000)
+    assert out.getvalue().splitlines() == ["trust list: 45000/100000 bytes (45%)", "trust list: 90000/100000 bytes (90%)",
+                                           "trust list: 100000/100000 bytes (100%)"]
+
+
+def test_refusal_table_for_people(provisioned: ScriptedReader, world: Authority,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    t = _present(provisioned, lambda: provisioned.show_qr(vqr_text(world.path, "2")))
+    assert main(["--port", provisioned.path, "read", "--channel", "qr", "--timeout", "10"]) == 1
+    t.join()
+    out = capsys.readouterr().out
+    assert out.startswith("REFUSED  revoked: ") and "Channel         qr" in out

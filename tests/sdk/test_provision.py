@@ -11,6 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sdksupport import device, provisioned, vitale_home, world  # noqa: F401  (fixtures)
 from sdksupport import ScriptedReader, pinned_key, vqr_text
 from vitale_host import PinStore, Reader, ReaderError
 from vitale_host import provision as prov

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from sdksupport import device, provisioned, vitale_home, world  # noqa: F401  (fixtures)
 from sdksupport import ScriptedReader, vqr_text
 from vitale.link.protocol import event
 from vitale.link.signing import ReaderKey
@@ -252,7 +253,8 @@ def test_gone_reader_fails_with_a_code_after_the_deadline(provisioned: ScriptedR
 
 def test_leftover_read_is_cancelled_and_two_reads_do_not_interleave(provisioned: ScriptedReader,
                                                                     world: Authority) -> None:
-    # a read left running by a program that was killed
+    # a read left running by a program that was killed; it stops a moment after read.cancel
+    provisioned.cancel_delay = 0.3
     with Reader(provisioned.path) as r:
         r.request("read.start", {"channel": "any", "timeout_ms": 60000})
     assert provisioned.read is not None

@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ready-timeout", type=float, default=30.0, metavar="S",
                         help="seconds to wait for the app's hello after the reset (default 30)")
     parser.add_argument("--baud", type=int, default=115200, help="serial speed (default 115200)")
+    parser.add_argument("--no-raw-paste", action="store_true",
+                        help="use the plain raw REPL only (for a MicroPython whose raw-paste mode misbehaves)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no per-file progress")
 
 
@@ -81,7 +83,7 @@ def _device_manifest_dry(args: argparse.Namespace, build: deploy.Build) -> dict[
     if args.port:
         from vitale_host.rawrepl import RawRepl
 
-        with RawRepl(args.port, args.baud) as r:
+        with RawRepl(args.port, args.baud, raw_paste=not args.no_raw_paste) as r:
             return deploy.read_device_manifest(r, build.manifest, bool(args.verify))
     if args.device_manifest is not None:
         return deploy.parse_manifest(args.device_manifest.read_text(encoding="utf-8"))
@@ -114,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             res = deploy.deploy_to_device(
                 port, build, verify=bool(args.verify), reset=not args.no_reset,
                 ready_timeout=float(args.ready_timeout), baudrate=int(args.baud),
+                raw_paste=not args.no_raw_paste,
                 progress=None if args.quiet else _progress(build))
         except (ReaderError, deploy.DeployError) as e:
             print(f"vitale deploy: {e}", file=sys.stderr)

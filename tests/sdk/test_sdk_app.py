@@ -17,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from sdksupport import vitale_home  # noqa: F401  (fixture)
 from vitale_host import AsyncReader, CardRefused, ForgedResult, PinStore, Reader, ReaderError
 from vitale_host.cli import main
 from vitale_tools.virtual.reader import VirtualReader
@@ -181,3 +182,26 @@ def test_reader_busy_error_codes_are_kept(app: VirtualReader) -> None:
         with pytest.raises(ReaderError) as e:
             r.request("provision.reader_cert", {"cert": "zz"})
         assert e.value.code == "bad_args"
+
+
+def readme_example() -> str:
+    """The Python block of the README's "Use it from your practice software" section."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Use it from your practice software", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_example_runs(app: VirtualReader, vitale_home: Path) -> None:
+    code = readme_example()
+    assert 8 <= len(code.strip().splitlines()) <= 14
+    env = {"VITALE_HOME": str(vitale_home), "VITALE_PORT": app.port, "PATH": "/usr/bin:/bin"}
+    _ok(app, "show-qr 1")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    card = app.world.meta("1")["card"]
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split()[:1] == card["family_name"].split()[:1] and card["nir"] in p.stdout
+    # and a refusal takes the other branch
+    _ok(app, "remove")
+    _ok(app, "show-qr 2 --expired")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    assert p.returncode == 0 and p.stdout.startswith("refused: expired"), p.stdout + p.stderr
