@@ -46,6 +46,8 @@ NONCE_BYTES = 32
 HELLO_TIMEOUT = 3.0        # one hello attempt; repeated until connect_timeout (the board may be booting)
 RESULT_GRACE = 10.0        # how long after the read's own timeout the host still waits for its result
 MIN_READ_S, MAX_READ_S = 1.0, 300.0
+# Ctrl-C twice (stop a program), Ctrl-B (leave the raw REPL), Ctrl-D (soft reset: boot.py, main.py, the app)
+WAKE_APP = b"\r\x03\x03\x02\x04"
 BUSY_WAIT = 5.0            # how long a leftover read, once cancelled, may take to stop
 # What is retried until the deadline: at first connection only a reader that does not answer yet
 # (booting); when reconnecting, also a port that is not back yet.
@@ -108,13 +110,15 @@ class Reader:
     default `$VITALE_HOME/trust`), refusing on disagreement. `require_pin=False` connects to a
     reader whose key is not pinned (to provision it); reads are still refused until it is.
     After an unplug the next call re-opens the port (waiting up to `reconnect_timeout`) and
-    starts a new signed session.
+    starts a new signed session. `start_app=True`: when the first `hello` gets no answer (a board
+    left at the MicroPython REPL), send Ctrl-C, Ctrl-B, Ctrl-D — a soft reset that runs main.py,
+    hence the app — once, then keep saying hello until `connect_timeout`.
     """
 
     def __init__(self, port: str | None = None, *, pins: PinStore | str | Path | None = None,
                  baudrate: int = DEFAULT_BAUD, timeout: float = 5.0, verify_raw: bool = False,
                  trust: Any = None, require_pin: bool = True, connect_timeout: float = 10.0,
-                 reconnect_timeout: float = 10.0) -> None:
+                 reconnect_timeout: float = 10.0, start_app: bool = False) -> None:
         self._port_arg = port
         self.port: str = port or ""
         self.pins = pins if isinstance(pins, PinStore) else PinStore(pins)
@@ -124,6 +128,8 @@ class Reader:
         self.require_pin = require_pin
         self.connect_timeout = connect_timeout
         self.reconnect_timeout = reconnect_timeout
+        self.start_app = start_app
+        self._woken = False
         self.hello: dict[str, Any] = {}
         self.reader_kid = ""
         self._conn: Connection | None = None
@@ -173,7 +179,14 @@ class Reader:
         conn.open()
         self._conn = conn
         nonce = os.urandom(NONCE_BYTES)
-        hello = conn.request("hello", {"nonce": nonce.hex()}, timeout=min(HELLO_TIMEOUT, self.connect_timeout))
+        attempt = min(HELLO_TIMEOUT, max(0.5, self.connect_timeout / 3))
+        try:
+            hello = conn.request("hello", {"nonce": nonce.hex()}, timeout=attempt)
+        except ReaderTimeout:
+            if self.start_app and not self._woken:
+                self._woken = True
+                conn.transport.write_raw(WAKE_APP)
+            raise
         if not isinstance(hello, dict) or not isinstance(hello.get("reader_kid"), str):
             raise ReaderError("bad_reply", "hello did not return the reader's key id")
         self.hello = hello

@@ -44,7 +44,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,10 +70,11 @@ ARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin", "micropython-vm": ""}
 
 # The MicroPython VM as a deploy target (not a board file: it has no pins).
 VM_BOARD_ID = "micropython-vm"
-VM_BOARD: dict[str, Any] = {
+VM_BOARD: dict[str, Any] = {  # "hal": "vm" selects vitale.hal.vm, as in the VM device's factory image
     "id": VM_BOARD_ID,
-    "name": "MicroPython VM (WebAssembly port, vitale-sim virtual reader)",
+    "name": VM_BOARD_ID,
     "chip": "micropython-vm",
+    "hal": "vm",
 }
 _NATIVE_DECORATOR = re.compile(rb"^[ \t]*@micropython\.(viper|native|asm_\w+)\b", re.M)
 
@@ -292,12 +293,18 @@ def parse_manifest(text: str | None) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def plan(local_manifest: Mapping[str, str], device_manifest: Mapping[str, str]) -> Plan:
-    """Compare manifests: copy new/changed, delete our stale files under /lib/vitale."""
+def plan(local_manifest: Mapping[str, str], device_manifest: Mapping[str, str],
+         device_files: Iterable[str] = ()) -> Plan:
+    """Compare manifests: copy new/changed, delete stale files under /lib/vitale.
+
+    `device_files`: files found on the device (under /lib/vitale) that its manifest may not
+    name, e.g. `.py` sources copied by hand or a factory image; those not in the build are
+    deleted too (a `.py` would shadow the `.mpy` of the same module).
+    """
     copy = sorted(p for p, h in local_manifest.items() if device_manifest.get(p) != h)
     unchanged = sorted(p for p, h in local_manifest.items() if device_manifest.get(p) == h)
-    delete = sorted(p for p in device_manifest
-                    if p not in local_manifest and p.startswith(DEVICE_LIB + "/"))
+    delete = sorted({p for p in [*device_manifest, *device_files]
+                     if p not in local_manifest and p.startswith(DEVICE_LIB + "/")})
     return Plan(copy=copy, delete=delete, unchanged=unchanged, manifest=dict(local_manifest))
 
 
@@ -372,6 +379,7 @@ class DeployResult:
     code_bytes: int = 0
     seconds: float = 0.0
     recovered: int = -1  # journal entries finished at the start (-1: no pending journal)
+    raw_paste: bool | None = None  # whether the board took the code in raw-paste mode
     hello: dict[str, Any] | None = None
 
 
@@ -474,11 +482,12 @@ def deploy_to_device(port: str, b: Build, *, verify: bool = False, reset: bool =
     with RawRepl(port, baudrate, enter_timeout=enter_timeout, raw_paste=raw_paste) as r:
         recovered = finish_pending(r)
         device = read_device_manifest(r, b.manifest, verify)
-        p = plan(b.manifest, device)
+        p = plan(b.manifest, device, r.walk(DEVICE_LIB))
         ops = steps(p)
         written = execute(r, b, ops, progress)
         result = DeployResult(plan=p, ops=len(ops), files=len(p.copy), file_bytes=written,
-                              code_bytes=r.stats.code_bytes, recovered=recovered)
+                              code_bytes=r.stats.code_bytes, recovered=recovered,
+                              raw_paste=r.stats.raw_paste)
         if reset:
             r.reset_to_app()
     if reset and ready_timeout > 0:

@@ -98,6 +98,7 @@ class DeviceExecError(RawReplError):
 # _vh_h(path) -> sha256 hex or None; _vh_md(path) mkdir -p; _vh_rm(path) -> 1 removed, 0 missing;
 # _vh_rt(path) rmtree (missing ok);
 # _vh_mv(src, dst) rename replacing dst; _vh_ls(path) -> [(name, is_dir, size)];
+# _vh_wk(path, []) -> every file below path (recursive; missing -> []);
 # _vh_o(path) opens _vh_f for writing; _vh_w(b64) writes one chunk; _vh_c(path) closes, prints hash.
 HELPERS = """\
 import os, binascii, hashlib
@@ -158,6 +159,18 @@ def _vh_ls(p):
         q = p.rstrip('/') + '/' + e[0]
         d = e[1] & 0x4000 != 0
         r.append((e[0], d, 0 if d else os.stat(q)[6]))
+    return r
+def _vh_wk(p, r):
+    try:
+        es = list(os.ilistdir(p))
+    except OSError:
+        return r
+    for e in es:
+        q = p.rstrip('/') + '/' + e[0]
+        if e[1] & 0x4000:
+            _vh_wk(q, r)
+        else:
+            r.append(q)
     return r
 _vh_f = None
 def _vh_o(p):
@@ -518,6 +531,14 @@ class RawRepl:
         if not isinstance(value, list):
             raise RawReplError("protocol", f"bad listing of {path}")
         return [(str(n), bool(d), int(s)) for n, d, s in value]
+
+    def walk(self, path: str) -> list[str]:
+        """Every file below a folder, recursively, as full paths (a missing folder: [])."""
+        self._ensure_helpers()
+        value = self.eval(f"_vh_wk({path!r}, [])", timeout=60.0)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise RawReplError("protocol", f"bad listing of {path}")
+        return sorted(value)
 
     def write_file(self, path: str, data: bytes, timeout: float = DEFAULT_TIMEOUT) -> int:
         """Write `data` to `path` in chunks and check its SHA-256 on the board; returns bytes written."""

@@ -117,6 +117,11 @@ class Emulator:
         except (OSError, RuntimeError):
             pass
         try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
@@ -133,8 +138,8 @@ def start_emulator(tmp: Path, *args: str, timeout: float = START_TIMEOUT) -> Emu
     stderr_path = tmp / "emulate.stderr"
     err = open(stderr_path, "w")
     proc = subprocess.Popen([sys.executable, "-m", "vitale_tools.cli", "emulate", "--authority", str(tmp / "authority"),
-                             "-v", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True,
-                            env=env)
+                             "-v", "--quit-on-eof", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=err, text=True, env=env)  # if this test process dies, stdin ends: it stops
     err.close()
     lines: queue.Queue[str] = queue.Queue()
 

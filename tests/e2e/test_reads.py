@@ -3,6 +3,7 @@ PN532 + phone wallet and camera + phone screen. Each refusal has its exact code,
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from vitale_host.client import CardRefused
 from vitale_host.errors import ReaderError
+from vitale_tools.authority import load_private_key, present
 from vitale_tools.sim_world import make_world
 
 from .conftest import Emulator
@@ -148,3 +150,24 @@ def test_revoked_then_others_still_read(vr: Emulator) -> None:
     assert refused(vr, "nfc", "tap 2") == "revoked"
     assert refused(vr, "qr", "show-qr 2") == "revoked"
     read_ok(vr, "nfc", "tap 0", "0")
+
+
+def test_camera_off_times_out_then_recovers(vr: Emulator) -> None:
+    vr.ok("fault camera-off")
+    vr.ok("show-qr 0")
+    with vr.reader() as r:
+        with pytest.raises(CardRefused) as ei:
+            r.read_card(channel="qr", timeout=2)
+    assert ei.value.code == "timeout"
+    vr.ok("fault camera-on")
+    read_ok(vr, "qr", "show-qr 0", "0")
+
+
+def test_fixed_qr_text_foreign_then_replayed(vr: Emulator) -> None:
+    assert refused(vr, "qr", "show-qr --text HELLO FROM ANOTHER APP") == "not_a_credential"
+    issued = vr.authority / "issued"
+    text = present((issued / "1.vqr-issuer.cbor").read_bytes(), load_private_key(issued / "1.device-key.pem"),
+                   int(time.time()))
+    # base45 text may hold spaces: `show-qr --text` takes the rest of the control line verbatim
+    read_ok(vr, "qr", "show-qr --text " + text, "1")
+    assert refused(vr, "qr", "show-qr --text " + text) == "replayed"  # the same presentation again

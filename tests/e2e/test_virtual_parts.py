@@ -106,10 +106,14 @@ def test_host_lines_reach_the_app_whole(link: HostLink) -> None:
 
 
 def test_oversized_host_line_passes_through(link: HostLink) -> None:
-    with serial.Serial(link.port.path, 115200, timeout=1) as ser:
-        ser.write(b"x" * (HOLD_PARTIAL * 3))
-        ser.flush()
+    import threading
+
+    with serial.Serial(link.port.path, 115200, timeout=1, write_timeout=10) as ser:
+        # the pty holds only a few KiB: write while the app side reads
+        t = threading.Thread(target=lambda: ser.write(b"x" * (HOLD_PARTIAL * 3)), daemon=True)
+        t.start()
         got = _app_read(link, HOLD_PARTIAL * 3)
+        t.join(10)
         assert got == b"x" * (HOLD_PARTIAL * 3)
 
 
@@ -178,7 +182,7 @@ def test_control_commands_change_the_world(idle_reader: VirtualReader) -> None:
     vr = idle_reader
     assert vr.command("tap 1").startswith("ok tapped 1")
     assert vr.hw.status()["phone_in_field"] is True
-    assert vr.command("show-qr --text VQR1:A B C") == "ok showing a fixed text (11 chars)"
+    assert vr.command("show-qr --text VQR1:A B C") == "ok showing a fixed text (10 chars)"
     assert vr.hw.screen is not None and vr.hw.screen() == "VQR1:A B C"
     assert vr.hw.status()["phone_in_field"] is False
     assert vr.command("remove") == "ok removed"

@@ -22,7 +22,6 @@ import io
 import json
 import os
 import select
-import shutil
 import struct
 import threading
 import traceback
@@ -312,8 +311,11 @@ class RawReplPeer:
         self._put(out + b"\x04" + err + b"\x04>")
 
 
-def copy_tree(src: Path, dst: Path) -> None:
-    """Copy a device folder (a power-cycled board keeps its flash)."""
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst)
+def device_state(root: Path) -> dict[str, str]:
+    """A device's installed files (deploy's staging leftovers and half-written journal aside): path -> sha256."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = "/" + p.relative_to(root).as_posix()
+        if p.is_file() and not rel.startswith("/vitale.new/") and rel != "/vitale-journal.tmp":
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out

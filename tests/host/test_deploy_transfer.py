@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rawrepl_peer import RawReplPeer  # noqa: E402
+from rawrepl_peer import RawReplPeer, device_state  # noqa: E402
 
 from vitale_host import deploy  # noqa: E402
 from vitale_host.cli import main as vitale_main  # noqa: E402
@@ -48,16 +48,6 @@ def _firmware(dst: Path, version: int) -> Path:
 def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[int, deploy.Build]:
     base = tmp_path_factory.mktemp("fw")
     return {v: deploy.build(BOARD, base / f"build{v}", _firmware(base / f"fw{v}", v)) for v in (1, 2)}
-
-
-def device_state(root: Path) -> dict[str, str]:
-    """The installed files (staging leftovers and a half-written journal aside) with their hashes."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        rel = "/" + p.relative_to(root).as_posix()
-        if p.is_file() and not rel.startswith(deploy.STAGING + "/") and rel != deploy.JOURNAL_TMP:
-            out[rel] = deploy.sha256_file(p)
-    return out
 
 
 def installed_version(root: Path, builds: dict[int, deploy.Build]) -> int:
@@ -104,6 +94,16 @@ def test_full_then_incremental_then_nothing(peer: RawReplPeer, builds: dict[int,
     assert res3.plan.empty and res3.files == 0 and res3.file_bytes == 0
     assert sum(b"_vh_o('" in c for c in peer.code_log) == writes_before  # not one file opened for writing
     assert installed_version(peer.root, builds) == 2 and res3.hello is not None
+
+
+def test_sources_copied_by_hand_are_replaced(peer: RawReplPeer, builds: dict[int, deploy.Build]) -> None:
+    lib = peer.root / "lib/vitale"
+    (lib / "sub").mkdir(parents=True)
+    for name in ("__init__.py", "app.py", "a.py", "sub/b.py"):  # `mpremote cp -r firmware/vitale :lib/`
+        (lib / name).write_text("# by hand\n")
+    res = deploy.deploy_to_device(peer.path, builds[1], reset=False)
+    assert "/lib/vitale/a.py" in res.plan.delete
+    assert installed_version(peer.root, builds) == 1  # no .py left to shadow a .mpy
 
 
 def test_verify_repairs_a_file_changed_by_hand(peer: RawReplPeer, builds: dict[int, deploy.Build]) -> None:
@@ -207,3 +207,54 @@ def test_cli_reports_a_board_without_repl(tmp_path: Path, capsys: pytest.Capture
         assert "port_unavailable" in capsys.readouterr().err
     finally:
         p.close()
+
+
+@pytest.mark.vm
+def test_main_prelude_finishes_a_journal_under_micropython(builds: dict[int, deploy.Build]) -> None:
+    """The journal prelude of the built main.py, run by the MicroPython VM on a staged v1 -> v2 install."""
+    from vitale_tools.mpvm import run_code
+
+    p = deploy.plan(builds[2].manifest, builds[1].manifest)
+    ops = deploy.steps(p)
+    journal = [op for op in ops if op.kind == "journal"][0].content
+    files = {"/lib/vitale/sub/b.mpy": "old", "/lib/vitale/a.mpy": "old a", "/main.py": "old main"}
+    files.update({deploy.STAGING + path: "new " + path for path in p.copy})
+    files[deploy.STAGING + deploy.DEVICE_MANIFEST] = "{}"
+    prelude = builds[2].local_path("/main.py").read_text().split("# ---- firmware/main.py ----")[0]
+    code = "\n".join([
+        "import os",
+        "def mk(p):",
+        "    q = ''",
+        "    for s in p.split('/')[1:-1]:",
+        "        q += '/' + s",
+        "        try:",
+        "            os.mkdir(q)",
+        "        except OSError:",
+        "            pass",
+        f"for p, c in {sorted(files.items())!r}:",
+        "    mk(p)",
+        "    with open(p, 'w') as f:",
+        "        f.write(c)",
+        f"with open({deploy.JOURNAL!r}, 'w') as f:",
+        f"    f.write({journal!r})",
+        prelude,
+        "def walk(d):",
+        "    for e in os.ilistdir(d):",
+        "        p = d.rstrip('/') + '/' + e[0]",
+        "        if e[1] & 0x4000:",
+        "            yield from walk(p)",
+        "        else:",
+        "            yield p",
+        "for p in sorted(walk('/lib')) + ['/main.py', '/vitale-manifest.json']:",
+        "    print(p, open(p).read())",
+        f"print('journal left:', {deploy.JOURNAL[1:]!r} in os.listdir('/'))",
+    ])
+    r = run_code(code, firmware=False, timeout=120)
+    assert r.ok, r.stderr
+    got = dict(line.split(" ", 1) for line in r.stdout.splitlines() if line.startswith("/"))
+    want = {path: "new " + path for path in p.copy}
+    want[deploy.DEVICE_MANIFEST] = "{}"
+    want["/main.py"] = "old main"  # the same in both builds: not copied
+    assert "/main.py" not in p.copy and "/lib/vitale/a.mpy" in p.copy
+    assert got == want  # b.mpy (stale) removed, every new file in place, nothing else touched
+    assert "journal left: False" in r.stdout

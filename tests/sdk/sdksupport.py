@@ -82,6 +82,7 @@ class ScriptedReader:
         self.sent_events: list[bytes] = []
         self.reader_cert: bytes | None = None
         self.cancel_delay = 0.0
+        self.at_repl = False        # True: a MicroPython REPL that echoes, until Ctrl-D soft-resets into the app
         self._after: list[bytes] = []
         self._lock = threading.RLock()
         self._master = -1
@@ -150,6 +151,13 @@ class ScriptedReader:
                 data = os.read(master, 4096)
             except OSError:
                 return
+            if self.at_repl:
+                head, reset, data = data.partition(b"\x04")
+                self.send(b">>> " + head.replace(b"\n", b"\r\n>>> "))
+                if not reset:
+                    continue
+                self.at_repl = False
+                self.send(b"MPY: soft reboot\r\n")
             for line in lb.feed(data):
                 if line is not None:
                     self.received.append(bytes(line))

@@ -145,3 +145,43 @@ def test_refusal_table_for_people(provisioned: ScriptedReader, world: Authority,
     t.join()
     out = capsys.readouterr().out
     assert out.startswith("REFUSED  revoked: ") and "Channel         qr" in out
+
+
+def test_interactive_console_on_a_terminal(provisioned: ScriptedReader, vitale_home: Path) -> None:
+    import os
+    import select
+    import time
+
+    master, slave = os.openpty()
+    env = {"VITALE_HOME": str(vitale_home), "PATH": "/usr/bin:/bin", "TERM": "dumb"}
+    p = subprocess.Popen([*VITALE, "--port", provisioned.path, "console"], stdin=slave, stdout=slave,
+                         stderr=slave, env=env, cwd=ROOT)
+    os.close(slave)
+    seen = b""
+
+    def until(marker: bytes, timeout: float = 20.0) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while marker not in seen:
+            assert time.monotonic() < deadline, seen
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+    try:
+        until(b"vitale> ")
+        assert b"connected to" in seen
+        os.write(master, b"info\n")
+        until(b"board: sdk-test")
+        os.write(master, b".help\n")
+        until(b".json CMD")
+        os.write(master, b".quit\n")
+        p.wait(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    assert p.returncode == 0
+    assert "info" in (vitale_home / "console-history").read_text().split()

@@ -316,3 +316,53 @@ def test_events_iterator_verifies_results(provisioned: ScriptedReader, world: Au
         provisioned.send(event("card", {"result": {"status": "verified"}}))
         with pytest.raises(ForgedResult):
             list(r.events(timeout=2))
+
+
+def test_garbage_and_oversized_lines_from_the_reader_are_ignored(provisioned: ScriptedReader,
+                                                                 world: Authority) -> None:
+    with Reader(provisioned.path) as r:
+        def go() -> None:
+            rid = provisioned.wait_read()["read_id"]
+            provisioned.send(b"\x00\xff garbage\r\n{not json\n[1, 2]\n" + b'{"id": 999, "ok": true}\n')
+            provisioned.send(b'{"event": "state", "read_id": ' + str(rid).encode() + b', "state": "x' +
+                             b"y" * (1 << 21) + b'"}\n')
+            provisioned.show_qr(vqr_text(world.path, "1"))
+        t = _later(go)
+        res = r.read_card(timeout=20)
+        t.join()
+        assert res.verified
+        assert any(b"garbage" in line for line in r.noise)
+        assert r.info().board == "sdk-test"
+
+
+def test_start_app_soft_resets_a_board_left_at_the_repl(provisioned: ScriptedReader) -> None:
+    provisioned.at_repl = True
+    with pytest.raises(ReaderTimeout):
+        Reader(provisioned.path, connect_timeout=1.0)  # without start_app nothing is sent but hello
+    assert provisioned.at_repl and not any(b"\x04" in line for line in provisioned.received)
+    with Reader(provisioned.path, connect_timeout=3.0, start_app=True) as r:
+        assert not provisioned.at_repl and r.info().board == "sdk-test"
+
+
+def test_async_events_and_provisioning(provisioned: ScriptedReader, world: Authority) -> None:
+    import asyncio
+
+    from vitale_host import AsyncReader
+
+    async def go() -> list[str]:
+        r = await AsyncReader.open(provisioned.path)
+        try:
+            assert await r.provision_clock(1_800_000_000) == 1_800_000_000
+            await r.provision_clock()
+            await r.request("read.start", {"channel": "qr"})
+            provisioned.show_qr(vqr_text(world.path, "0"))
+            names = []
+            async for ev in r.events(timeout=2):
+                names.append(ev.name)
+                if ev.result is not None:
+                    assert ev.result.verified
+                    break
+            return names
+        finally:
+            await r.close()
+    assert asyncio.run(go()) == ["state", "state", "card"]

@@ -42,7 +42,7 @@ PATIENT is 0, 1, 2 (or a NIR / status index). `--expired` issues (once) an
 expired credential of the same card. One-shot faults apply to the next
 tap/show-qr only. The emulator's own link requests (revoke, set-time) use ids
 "ctl-N" and never reach the host. At end of stdin it keeps serving until
-`quit` on the control port, SIGINT or SIGTERM.
+`quit` on the control port, SIGINT or SIGTERM (or stops, with --quit-on-eof).
 """
 
 from __future__ import annotations
@@ -74,16 +74,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-provision", action="store_true",
                         help="start the app unprovisioned (no pinned key, lists, clock or certificate)")
     parser.add_argument("--seed", type=int, help="seed of the camera's random distortions")
+    parser.add_argument("--quit-on-eof", action="store_true",
+                        help="stop at the end of stdin (for a program that starts the emulator with a pipe: "
+                             "if that program dies, the emulator stops too)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the board and runtime to stderr")
 
 
-def _serve_stdin(vr: VirtualReader) -> None:
+def _serve_stdin(vr: VirtualReader, quit_on_eof: bool) -> None:
     for line in sys.stdin:
         if not line.strip():
             continue
         print(vr.command(line.rstrip("\r\n")), flush=True)
         if vr.quit.is_set():
             return
+    if quit_on_eof:
+        vr.quit.set()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
                   flush=True)
         print(f"port: {vr.port}", flush=True)
         print(f"control: {host}:{port}", flush=True)
-        threading.Thread(target=_serve_stdin, args=(vr,), name="vitale-stdin", daemon=True).start()
+        threading.Thread(target=_serve_stdin, args=(vr, args.quit_on_eof), name="vitale-stdin", daemon=True).start()
         try:
             while not vr.quit.wait(0.5):
                 pass

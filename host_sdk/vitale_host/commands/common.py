@@ -19,7 +19,8 @@ EXIT_ERROR = 2
 
 
 def open_reader(args: argparse.Namespace, **kwargs: Any) -> Reader:
-    """A Reader on `--port` (auto-detected when absent)."""
+    """A Reader on `--port` (auto-detected when absent); a board left at the REPL is soft-reset into the app."""
+    kwargs.setdefault("start_app", True)
     return Reader(getattr(args, "port", None), **kwargs)
 
 

@@ -79,15 +79,16 @@ def _progress(build: deploy.Build) -> deploy.Progress:
     return show
 
 
-def _device_manifest_dry(args: argparse.Namespace, build: deploy.Build) -> dict[str, str]:
+def _device_manifest_dry(args: argparse.Namespace, build: deploy.Build) -> tuple[dict[str, str], list[str]]:
     if args.port:
         from vitale_host.rawrepl import RawRepl
 
         with RawRepl(args.port, args.baud, raw_paste=not args.no_raw_paste) as r:
-            return deploy.read_device_manifest(r, build.manifest, bool(args.verify))
+            device = deploy.read_device_manifest(r, build.manifest, bool(args.verify))
+            return device, r.walk(deploy.DEVICE_LIB)
     if args.device_manifest is not None:
-        return deploy.parse_manifest(args.device_manifest.read_text(encoding="utf-8"))
-    return {}
+        return deploy.parse_manifest(args.device_manifest.read_text(encoding="utf-8")), []
+    return {}, []
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE if e.code in ("unknown_board", "bad_board") else EXIT_REFUSED
         try:
             if args.dry_run:
-                _print_plan(build, deploy.plan(build.manifest, _device_manifest_dry(args, build)),
-                            bool(args.steps))
+                device, files = _device_manifest_dry(args, build)
+                _print_plan(build, deploy.plan(build.manifest, device, files), bool(args.steps))
                 return EXIT_OK
             from vitale_host.transport import auto_port
 

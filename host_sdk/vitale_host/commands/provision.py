@@ -23,7 +23,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from vitale_host import provision as prov
 from vitale_host.client import Reader
@@ -174,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"FAILED pinning the reader key: {e.code}: {e.message}", file=sys.stderr)
                 return EXIT_REFUSED
             print(f"ok   reader key {kid} pinned on this host")
-        info: Any = reader.info()
+        info = reader.info()
         print(f"done in {time.monotonic() - t0:.1f} s; clock {'set' if info.clock_set else 'NOT set'}, trust list "
               f"{'seq %s' % info.trust_list.get('seq') if info.trust_list else 'none'}, status list "
               f"{'seq %s' % info.status_list.get('seq') if info.status_list else 'none'}")

@@ -98,12 +98,10 @@ def run(args: argparse.Namespace) -> int:
         reader = open_reader(args, verify_raw=args.verify_raw, trust=args.trust)
     except ReaderError as e:
         return report_error(e, args.json)
-    state = {"text": "waiting for a card"}
     where = {"nfc": "tap the phone", "qr": "show the QR code", "any": "tap the phone or show the QR code"}
     spinner = Spinner(f"{where[args.channel]} ({args.channel})")
 
     def progress(p: ReadProgress) -> None:
-        state["text"] = p.state
         spinner.text = f"{where[args.channel]}: {p.state}"
 
     try:

@@ -177,13 +177,13 @@ def report(rows: list[Row]) -> str:
         n, q = by.get((rt, "nfc")), by.get((rt, "qr"))
         if n is not None and q is not None and n.med("wall") > 0:
             lines.append("  %s QR-to-result / tap-to-result (wall): %.1fx" % (rt, q.med("wall") / n.med("wall")))
-        for r in (n, q):
-            if r is not None:
-                dev = r.med("compute") + r.med("transport") + r.med("link")
+        for one in (n, q):
+            if one is not None:
+                dev = one.med("compute") + one.med("transport") + one.med("link")
                 if dev > 0:
                     lines.append("  %s %s share of the device estimate: compute %.0f%%, transport %.0f%%, "
-                                 "link %.0f%%" % (rt, r.channel, 100 * r.med("compute") / dev,
-                                                  100 * r.med("transport") / dev, 100 * r.med("link") / dev))
+                                 "link %.0f%%" % (rt, one.channel, 100 * one.med("compute") / dev,
+                                                  100 * one.med("transport") / dev, 100 * one.med("link") / dev))
     return "\n".join(lines)
 
 

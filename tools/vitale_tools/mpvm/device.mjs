@@ -1,14 +1,14 @@
 // The "VM device": the official MicroPython WebAssembly port behaving like a
 // board on a serial line. Started by device.py (class VMDevice); usage:
-//   node device.mjs JOB.json
+//   node device.mjs JOB.json FD_IN FD_OUT FD_REQ FD_REP
 // JOB: {"module": path of micropython.mjs, "heap": bytes, "pystack": words,
 //       "flash": host folder holding the device's filesystem,
 //       "rpc_timeout_ms": deadline of one hardware call, "board": board name}
-// File descriptors set up by device.py:
-//   3  serial in   (bytes from the host; non-blocking read end)
-//   4  serial out  (everything the device prints)
-//   5  requests    (JSON lines to device.py: hardware calls)
-//   6  replies     (JSON lines from device.py; non-blocking read end)
+// File descriptors inherited from device.py (pipes), in this order:
+//   FD_IN   serial in   (bytes from the host; non-blocking read end)
+//   FD_OUT  serial out  (everything the device prints)
+//   FD_REQ  requests    (JSON lines to device.py: hardware calls)
+//   FD_REP  replies     (JSON lines from device.py; non-blocking read end)
 // Exit codes: 3 hard reset requested (machine.reset), 4 host side gone,
 //             5 internal error (message on stderr).
 //
@@ -23,7 +23,7 @@ import fs from "fs";
 import path from "path";
 import { pathToFileURL } from "url";
 
-const FD_IN = 3, FD_OUT = 4, FD_REQ = 5, FD_REP = 6;
+const [FD_IN, FD_OUT, FD_REQ, FD_REP] = process.argv.slice(3, 7).map((x) => parseInt(x, 10));
 const CTRL_A = 1, CTRL_B = 2, CTRL_C = 3, CTRL_D = 4, CTRL_E = 5;
 const FORCED_EXIT = 0x100;
 const EXIT_RESET = 3, EXIT_HOST_GONE = 4, EXIT_INTERNAL = 5;
@@ -70,11 +70,33 @@ function flushOut() {
 
 function emit(bytes) {
   if (mute) return;
-  const b = Buffer.from(bytes);
+  let b = Buffer.from(bytes);
+  while (dropOK > 0 && b.length > 0 && b[0] === (dropOK === 2 ? 0x4f : 0x4b)) { b = b.subarray(1); dropOK--; }
+  if (b.length === 0) return;
+  dropOK = 0;
   outChunks.push(b);
   outLen += b.length;
   if (sniffing) sniff = (sniff + b.toString("latin1")).slice(-96);
   if (outLen > 4096 || b.includes(10)) flushOut();
+}
+
+// What the VM prints (print, sys.stdout, the REPL) is cooked as on a board:
+// a lone LF goes out as CR LF. host.write() bytes go out as they are.
+let lastCooked = 0;
+function emitCooked(bytes) {
+  let b = bytes;
+  if (b.includes(10)) {
+    const out = [];
+    for (const c of b) {
+      if (c === 10 && lastCooked !== 13) out.push(13);
+      out.push(c);
+      lastCooked = c;
+    }
+    b = out;
+  } else if (b.length) {
+    lastCooked = b[b.length - 1];
+  }
+  emit(b);
 }
 
 function emitStr(s) {
@@ -87,6 +109,7 @@ const inBuf = [];  // bytes received, not yet consumed (REPL or host.read)
 let inHead = 0;
 const rdBuf = Buffer.alloc(4096);
 let programRunning = false;  // boot.py / main.py run: Ctrl-C interrupts them
+let interrupted = false;  // a KeyboardInterrupt was scheduled since the last check
 let sniffing = false;
 let mp = null;
 
@@ -117,6 +140,7 @@ function pollInput() {
         inBuf.length = 0;  // like a board's rx buffer on an interrupt
         inHead = 0;
         mp._module._mp_sched_keyboard_interrupt();
+        interrupted = true;
         continue;
       }
       inBuf.push(c);
@@ -138,12 +162,12 @@ function takeInput(max) {
 // Sleep up to ms, waking early when an interrupt is scheduled.
 function vmSleep(ms) {
   flushOut();
-  const end = Date.now() + Math.max(0, ms);
+  const end = performance.now() + Math.max(0, Number(ms) || 0);
+  interrupted = false;
   for (;;) {
-    const before = inBuf.length;
     pollInput();
-    if (inBuf.length < before) return;  // an interrupt cleared the buffer
-    const left = end - Date.now();
+    if (interrupted) return;  // the KeyboardInterrupt is raised as this returns
+    const left = end - performance.now();
     if (left <= 0) return;
     sleepMs(Math.min(left, 2));
   }
@@ -176,10 +200,12 @@ function rpc(method, args) {
     chunks.push(joined);
     const nl = joined.indexOf(10);
     if (nl >= 0) {
-      repPending = joined.subarray(nl + 1);
+      repPending = Buffer.from(joined.subarray(nl + 1));
+      chunks.length = 0;
+      chunks.push(repPending);
       const msg = JSON.parse(joined.subarray(0, nl).toString("utf8"));
       if (msg.id !== id) continue;  // a late reply to a call that timed out
-      if (msg.e !== undefined) throw new Error(method + ": " + msg.e);
+      if (msg.e !== undefined) throw new Error(method + ": " + msg.e);  // caught in vmdev.call
       return msg.r;
     }
     let n = 0;
@@ -235,6 +261,36 @@ function syncTree(vmPath) {
     }
   } else {
     syncFile(vmPath);
+  }
+}
+
+// This port's filesystem raises OSError with WASI errno numbers (ENOENT 44)
+// while its errno module has MicroPython's (ENOENT 2), like every board and
+// mpremote expect: errors leaving the filesystem calls the VM makes are
+// renumbered to the latter (inside the JS filesystem they stay WASI's).
+const WASI_TO_MP = {
+  63: 1, 44: 2, 27: 4, 29: 5, 8: 9, 6: 11, 48: 12, 2: 13, 10: 16, 20: 17, 75: 18, 43: 19, 54: 20,
+  31: 21, 28: 22, 41: 23, 33: 24, 59: 25, 22: 27, 51: 28, 70: 29, 69: 30, 64: 32, 37: 36, 52: 38,
+  55: 39, 138: 95,
+};
+const SYSCALL_FS = ["chdir", "fstat", "lstat", "stat", "mkdir", "open", "rename", "rmdir", "statfs",
+  "unlink", "close", "read", "write", "llseek", "readdir", "truncate", "ftruncate"];
+
+function renumberErrors(FS) {
+  for (const name of SYSCALL_FS) {
+    const f = FS[name];
+    if (typeof f !== "function") continue;
+    FS[name] = function (...args) {
+      try {
+        return f.apply(FS, args);
+      } catch (e) {
+        if (e && e.name === "ErrnoError" && !e.mpErrno && !loading) {
+          e.mpErrno = true;
+          e.errno = WASI_TO_MP[e.errno] ?? e.errno;
+        }
+        throw e;
+      }
+    };
   }
 }
 
@@ -310,9 +366,13 @@ function loadFlash(FS) {
 // tasks from JS timers; here the loop is driven synchronously, sleeping in the
 // bridge so Ctrl-C still interrupts), and pyexec_file for boot.py / main.py.
 const PRELUDE = `
-import sys
-if '/lib' not in sys.path:
-    sys.path.append('/lib')
+def _vmdev_path():
+    import sys
+    if '/lib' not in sys.path:
+        sys.path.append('/lib')
+
+_vmdev_path()
+del _vmdev_path
 
 def _vmdev_install():
     import asyncio, vmdev
@@ -352,6 +412,25 @@ def _vmdev_install():
 _vmdev_install()
 del _vmdev_install
 
+def _vmdev_time():
+    # time.sleep / sleep_ms wait in the bridge: no busy loop, and Ctrl-C
+    # interrupts them as on a board.
+    import time, vmdev
+
+    def sleep_ms(ms):
+        if ms > 0:
+            vmdev.sleep_ms(ms)
+
+    def sleep(s):
+        if s > 0:
+            vmdev.sleep_ms(s * 1000)
+
+    time.sleep_ms = sleep_ms
+    time.sleep = sleep
+
+_vmdev_time()
+del _vmdev_time
+
 def _vmdev_exec_file(name):
     try:
         with open(name) as f:
@@ -363,6 +442,7 @@ def _vmdev_exec_file(name):
     except SystemExit:
         return 1
     except BaseException as e:
+        import sys
         sys.print_exception(e)
         return 2
     return 1
@@ -371,10 +451,11 @@ def _vmdev_exec_file(name):
 async function newVM() {
   const vm = await loadMicroPython({
     heapsize: job.heap, pystack: job.pystack || 16384, linebuffer: false,
-    stdout: (b) => emit(b), stderr: (b) => emit(b),
+    stdout: (b) => emitCooked(b), stderr: (b) => emitCooked(b),
   });
   loadFlash(vm.FS);
   wrapFS(vm.FS);
+  renumberErrors(vm.FS);
   vm.registerJsModule("vmdev", {
     board: () => job.board || "vm",
     host_read: (max) => {
@@ -385,9 +466,15 @@ async function newVM() {
     host_any: () => { pollInput(); return inBuf.length - inHead; },
     host_write: (hex) => { emit(Buffer.from(hex, "hex")); flushOut(); return hex.length >> 1; },
     sleep_ms: (ms) => { vmSleep(ms); },
+    // A JS exception would not become a Python one on this port (it would end
+    // the VM): a failed call returns its message after a NUL instead.
     call: (method, argsJson) => {
-      const r = rpc(method, JSON.parse(argsJson));
-      return r !== null && typeof r === "object" ? JSON.stringify(r) : r;
+      try {
+        const r = rpc(method, JSON.parse(argsJson));
+        return r !== null && typeof r === "object" ? JSON.stringify(r) : r;
+      } catch (e) {
+        return "\0" + (e && e.message ? e.message : String(e));
+      }
     },
     reset: () => {
       flushOut();
@@ -426,16 +513,71 @@ function replChar(c) {
   return ret;
 }
 
+const PASTE_WINDOW = 1024;  // raw-paste flow-control window (a board's is 128)
+const PASTE_IDLE_MS = 30000;  // a raw paste silent this long is abandoned
+let dropOK = 0;  // bytes of the raw REPL's "OK" to hold back (raw paste answers without it)
+
+// Raw-paste mode (Ctrl-E 'A' Ctrl-A in the raw REPL), done here: this port's
+// own raw paste reads stdin from inside the VM, which cannot work on this
+// event-driven REPL. The code is collected with the same flow control as a
+// board's, then run by the raw REPL exactly like a Ctrl-D there.
+function rawPaste() {
+  emit(Buffer.from([0x52, 0x01, PASTE_WINDOW & 0xff, PASTE_WINDOW >> 8, 0x01]));  // "R\x01", window, a free window
+  flushOut();
+  const code = [];
+  let since = 0;
+  let last = Date.now();
+  for (;;) {
+    if (inHead >= inBuf.length) {
+      pollInput();
+      if (inHead >= inBuf.length) {
+        if (Date.now() - last > PASTE_IDLE_MS) { emit([CTRL_D]); return 0; }
+        sleepMs(1);
+        continue;
+      }
+    }
+    last = Date.now();
+    const c = inBuf[inHead++];
+    if (inHead >= inBuf.length) { inBuf.length = 0; inHead = 0; }
+    if (c === CTRL_D || c === CTRL_C) {
+      emit([CTRL_D]);  // end of data acknowledged
+      if (c === CTRL_C) {
+        emitStr("Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n");
+        emit([CTRL_D]);
+        emitStr(">");
+        return 0;
+      }
+      break;
+    }
+    code.push(c);
+    if (++since === PASTE_WINDOW) { since = 0; emit([0x01]); flushOut(); }
+  }
+  for (const c of code) {
+    if (c === CTRL_A || c === CTRL_B || c === CTRL_C || c === CTRL_D) {
+      replChar(CTRL_C);
+      emit([CTRL_D]);
+      emitStr("SyntaxError: control character in raw-paste code\r\n");
+      emit([CTRL_D]);
+      emitStr(">");
+      return 0;
+    }
+    replChar(c);
+  }
+  dropOK = 2;
+  return replChar(CTRL_D);
+}
+
 // One byte from the host to the REPL; returns the REPL's status.
 function feed(c) {
   if (rawMode) {
     if (c === CTRL_A && rawLine.length === 2 && rawLine[0] === CTRL_E) {
-      // Raw-paste request (Ctrl-E 'A' Ctrl-A). This port's raw paste reads
-      // stdin from inside the VM, which it cannot do here: answer as a port
-      // without raw paste (a plain raw REPL reset), and the host falls back.
+      const cmd = rawLine[1];
       replChar(CTRL_C);  // clears the raw line silently
       rawLine = [];
-      return replChar(CTRL_A);
+      if (cmd === 0x41) return rawPaste();
+      emit([0x52, 0x00]);  // "R\x00": a raw-REPL command this device does not know
+      emitStr(">");
+      return 0;
     }
     if (c === CTRL_A || c === CTRL_C || c === CTRL_D || c === CTRL_B) rawLine = [];
     else if (rawLine.length < 3) rawLine.push(c);
@@ -445,10 +587,11 @@ function feed(c) {
 
 async function boot(raw) {
   mp = await newVM();
-  mp.runPython(PRELUDE);
+  mp.runPython(`exec(compile(${JSON.stringify(PRELUDE)}, "_vmdev.py", "exec"))`);
   process.stderr.write("vmdevice: boot " + (raw ? "raw" : "friendly") + "\n");
   runFile("boot.py");
   if (!raw) runFile("main.py");
+  try { mp.runPython("del _vmdev_exec_file"); } catch (e) { /* the REPL's globals: what boot.py and main.py left */ }
   if (raw) {
     mute = true;
     mp.replInit();
@@ -475,7 +618,7 @@ async function main() {
       if (inHead >= inBuf.length) {
         flushOut();
         idle++;
-        sleepMs(idle > 500 ? 5 : 1);
+        sleepMs(idle > 2000 ? 4 : 1);  // quick answers while a host is talking
         continue;
       }
     }

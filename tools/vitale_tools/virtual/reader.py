@@ -112,7 +112,8 @@ class VirtualReader:
         self.log = log
         self.hw = VirtualHardware(board, seed=seed, log=log)
         self.pty = PtyPort()
-        self.link = HostLink(self.pty)
+        # the MicroPython REPL shares the line and needs bytes as they come (Ctrl-C, raw REPL)
+        self.link = HostLink(self.pty, whole_lines=(runtime != "micropython"))
         self.runtime: Runtime = make_runtime(runtime, log=log, **(runtime_options or {}))
         self.provisioned: dict[str, Any] = {}
         self.quit = threading.Event()
@@ -165,7 +166,11 @@ class VirtualReader:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        self.runtime.stop()
+        closer = getattr(self.runtime, "close", None)  # VMDevice.close also removes its temporary flash
+        if callable(closer):
+            closer()
+        else:
+            self.runtime.stop()
         self.link.close()
 
     # ---------------------------------------------------------------- control channel

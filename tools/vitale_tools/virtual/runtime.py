@@ -265,6 +265,9 @@ def make_runtime(name: str, log: Callable[[str], None] | None = None, **options:
         except ImportError as e:
             raise ValueError("the MicroPython runtime (vitale_tools.mpvm.device) is not available: %s" % e) from e
         factory = getattr(mod, "VMDevice")
+        main = getattr(mod, "VM_APP_MAIN", None)  # a main.py serving the app with the VM Board (vitale.hal.vm)
+        if isinstance(main, str) and "files" not in options:
+            options["files"] = {"/main.py": main}
         rt: Runtime = factory(log=log, **options)
         return rt
     raise ValueError("unknown runtime %r (choose from %s)" % (name, ", ".join(RUNTIMES)))

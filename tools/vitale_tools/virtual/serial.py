@@ -107,8 +107,10 @@ class PtyPort:
 class HostLink:
     """The firmware's host stream over a PtyPort, plus the emulator's own request channel (module docstring)."""
 
-    def __init__(self, port: PtyPort) -> None:
+    def __init__(self, port: PtyPort, whole_lines: bool = True) -> None:
         self.port = port
+        self.whole_lines = whole_lines  # False: host bytes pass at once (a MicroPython REPL needs Ctrl-C etc.)
+        self._out_since = 0.0  # when the held incomplete output line started
         self.lock = threading.RLock()
         self._in = bytearray()  # from the pty, not yet given to the app
         self._mid_line = False  # the app has been given part of a pty line (an oversized one)
@@ -133,6 +135,14 @@ class HostLink:
             self._service()
             if self._inject and not self._mid_line:
                 return self._inject.pop(0)
+            if not self.whole_lines:
+                if not self._in:
+                    return b""
+                data = bytes(self._in)
+                self._in.clear()
+                self._mid_line = data[-1:] != b"\n"
+                self.bytes_in += len(data)
+                return data
             cut = self._in.rfind(b"\n")
             if cut >= 0:
                 data = bytes(self._in[: cut + 1])
@@ -177,6 +187,9 @@ class HostLink:
                     self._in += b"\n"  # end the oversized line the app was given part of
         if not now:
             return
+        if self._out and time.monotonic() - self._out_since > 0.5:
+            self._to_host(bytes(self._out))  # an incomplete line starting with "{" (REPL echo): let it go
+            self._out.clear()
         data = self.port.read()
         while data:
             self._in += data
@@ -187,15 +200,24 @@ class HostLink:
                 break
             del self._pending[:k]
 
+    def host_connected(self) -> bool:
+        """True while a host has the port open (as last seen). Not named `connected`: a runtime seeing that
+        would drop the app's output while no host is there, and with it the replies to our own requests."""
+        return self._connected
+
     def _route(self) -> None:
         out = self._out
+        had = bool(out)
         while out:
             i = out.find(b"\n")
             if i < 0:
                 if out[:1] != b"{" or len(out) > (1 << 20):
                     self._to_host(bytes(out))  # not JSON (REPL prompt, text mode): pass on at once
                     out.clear()
+                elif not had:
+                    self._out_since = time.monotonic()
                 return
+            had = False  # what remains after this line is a new incomplete line
             line = bytes(out[: i + 1])
             del out[: i + 1]
             if not self._take_reply(line):
