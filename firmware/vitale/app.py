@@ -398,13 +398,16 @@ def main():
     import asyncio
 
     import vitale
-    from vitale.hal import esp32
+    from vitale.hal import esp32, vm
 
-    try:
-        board = esp32.build_board(esp32.load_board_json())
-    except esp32.BoardError as e:
-        print("vitale: cannot use the board file:", e)
-        return
+    if vm.available():  # the MicroPython VM device (tools/vitale_tools/mpvm/device.py)
+        board = vm.build_board()
+    else:
+        try:
+            board = esp32.build_board(esp32.load_board_json())
+        except esp32.BoardError as e:
+            print("vitale: cannot use the board file:", e)
+            return
     print("vitale %s: reader app on this serial line (JSON lines; `help`); Ctrl-C gives the REPL"
           % vitale.__version__)
     while True:

@@ -76,14 +76,13 @@ def trust_key_bytes(data: bytes) -> bytes:
 
 
 def pin_trust_key(r: Requester, key: bytes) -> bool:
-    """Pin the trust-list key on the reader; True when pinned now, False when one already was."""
-    try:
-        r.request("provision.pin", {"key": trust_key_bytes(key).hex()})
-    except ReaderError as e:
-        if e.code == "already_pinned":
-            return False
-        raise
-    return True
+    """Pin the trust-list key on the reader; True when pinned now, False when this key already was.
+
+    A reader that has another key pinned answers `already_pinned` (raised: it belongs to another
+    authority and must be reset, not silently re-provisioned).
+    """
+    res = r.request("provision.pin", {"key": trust_key_bytes(key).hex()})
+    return not (isinstance(res, dict) and res.get("already") is True)
 
 
 def upload_list(r: Requester, kind: str, data: bytes, progress: Progress | None = None,

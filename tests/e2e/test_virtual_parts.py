@@ -202,3 +202,34 @@ def test_emulate_help_documents_the_control_commands() -> None:
                  "fault remove-after N", "fault consent-deny", "fault camera-off", "fault uart-noise",
                  "revoke PATIENT", "set-time", "inject LINE", "reboot", "quit"):
         assert word in out, word
+
+
+def test_passthrough_link_for_a_repl_keeps_emulator_lines_between_host_lines() -> None:
+    import threading
+
+    link = HostLink(PtyPort(), whole_lines=False)
+    try:
+        with serial.Serial(link.port.path, 115200, timeout=0.5) as ser:
+            link.read()
+            ser.write(b"\x03\x01imp")  # Ctrl-C, Ctrl-A and half a line reach a REPL at once
+            ser.flush()
+            assert _app_read(link, 5) == b"\x03\x01imp"
+            out: dict[str, object] = {}
+            t = threading.Thread(target=lambda: out.update(r=link.request("info", None, 5.0)))
+            t.start()
+            time.sleep(0.1)
+            assert link.read() == b""  # not in the middle of the host's line
+            ser.write(b"ort os\n")
+            ser.flush()
+            assert _app_read(link, 7) == b"ort os\n"
+            line = _app_read(link, 10)
+            assert line.startswith(b'{"id": "ctl-')
+            rid = line.split(b'"id": "', 1)[1].split(b'"', 1)[0]
+            link.write(b">>> ")  # a prompt without LF passes at once
+            link.write(b'{"id": "' + rid + b'", "ok": true, "result": {"board": "x"}}\n')
+            t.join(5)
+            assert out["r"] == {"board": "x"}
+            link.read()
+            assert ser.read(100) == b">>> "
+    finally:
+        link.close()

@@ -206,7 +206,7 @@ def test_uart_board_wiring_camera_led_buzzer_wdt():
     m = FakeMachine()
     cm = FakeMpCamera()
     b = build_board(esp32_cam(), machine_mod=m, camera_mod=cm)
-    assert b.name == "ai-thinker-esp32-cam" and b.store_root == "/vitale" and b.faults == []
+    assert b.name == "ai-thinker-esp32-cam" and b.store_root == "/store" and b.faults == []
     assert m.find("UART") == [("UART", 2, 115200, 14, 13, 1024)]
     assert b.nfc_uart is not None and b.nfc_i2c is None
     assert len(cm.made) == 1

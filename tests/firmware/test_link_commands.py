@@ -123,6 +123,8 @@ def test_pin_once_and_kept():
     _, other = p256.generate_keypair()
     assert _err(d, "provision.pin", {"key": binascii.hexlify(other).decode()}) == "already_pinned"
     assert state.pinned == pub
+    again = _ok(d, "provision.pin", {"key": h})  # the same key again: provisioning is repeatable
+    assert again["pinned"] is True and again["already"] is True
     d2, state2, _ = _setup(fs)
     assert state2.pinned == pub
     assert _ok(d2, "info")["pinned"] is True

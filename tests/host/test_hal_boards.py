@@ -27,7 +27,7 @@ def test_every_board_file_builds(path: Path) -> None:
     cm = FakeMpCamera(machine=m)
     npm = FakeNeoPixel()
     b = build_board(cfg, machine_mod=m, camera_mod=cm, neopixel_mod=npm)
-    assert b.faults == [] and b.name == cfg["id"] and b.store_root == "/vitale"
+    assert b.faults == [] and b.name == cfg["id"] and b.store_root == "/store"
 
     pn = cfg["pn532"]
     if pn["interface"] == "uart":

@@ -48,12 +48,13 @@ tap/show-qr only. The emulator's own link requests (revoke, set-time) use ids
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
+
+from vitale_host.pins import PinStore
 
 from .virtual.reader import VirtualReader
 from .virtual.runtime import RUNTIMES
@@ -122,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
         host, port = vr.serve_control("127.0.0.1", args.control_port)
         print(f"authority: {world.path}", flush=True)
         if vr.provisioned:
-            print(f"reader: {vr.provisioned['kid']} (pinned in {os.environ.get('VITALE_HOME', '~/.config/vitale')})",
-                  flush=True)
+            print(f"reader: {vr.provisioned['kid']} (pinned in {PinStore().path})", flush=True)
         print(f"port: {vr.port}", flush=True)
         print(f"control: {host}:{port}", flush=True)
         threading.Thread(target=_serve_stdin, args=(vr, args.quit_on_eof), name="vitale-stdin", daemon=True).start()

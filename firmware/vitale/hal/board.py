@@ -108,7 +108,7 @@ class Board:
     """A bag of the parts above; unset parts are None."""
 
     def __init__(self, name, clock, nfc_uart=None, nfc_i2c=None, camera=None, led=None,
-                 buzzer=None, display=None, wdt=None, store_root="/vitale", host=None, reboot=None):
+                 buzzer=None, display=None, wdt=None, store_root="/store", host=None, reboot=None):
         self.name = name
         self.clock = clock
         self.nfc_uart = nfc_uart

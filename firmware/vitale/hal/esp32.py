@@ -21,7 +21,7 @@ from vitale.compat import sleep_ms, ticks_diff, ticks_ms, ticks_us
 from vitale.hal.board import Board, Buzzer, Clock, Led
 
 DEFAULT_WDT_MS = 30000
-DEFAULT_STORE_ROOT = "/vitale"
+DEFAULT_STORE_ROOT = "/store"  # not /vitale: a folder named like the package at the root would hide /lib/vitale
 LED_ON_LEVEL = 32  # a plain LED lights for colours at least this bright (idle stays dark)
 
 # Frame sizes the board schema allows, in pixels (esp32-camera framesize_t).

@@ -181,9 +181,11 @@ def _time_set(state):
 
 def _pin(state):
     def handler(args):
-        if state.pinned is not None:
-            raise LinkError("already_pinned", "a trust-list key is already pinned")
         key = _unhex(args["key"], "key")
+        if state.pinned is not None:
+            if bytes(state.pinned) == key:  # provisioning again with the same key is not an error
+                return {"pinned": True, "key": _hex(key), "already": True}
+            raise LinkError("already_pinned", "another trust-list key is already pinned")
         if len(key) != 65 or key[0] != 4:
             raise LinkError("bad_args", "key must be a 65-byte uncompressed SEC1 P-256 point")
         try:
