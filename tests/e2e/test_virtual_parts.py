@@ -233,3 +233,20 @@ def test_passthrough_link_for_a_repl_keeps_emulator_lines_between_host_lines() -
             assert ser.read(100) == b">>> "
     finally:
         link.close()
+
+
+def test_board_files_choose_the_parts_of_the_cpython_board(tmp_path: object) -> None:
+    from vitale_tools.virtual.hardware import ALL_PARTS, board_parts
+    from vitale_tools.virtual.runtime import cpython_board
+
+    assert board_parts("virtual-devkit") == ALL_PARTS
+    atom = board_parts("m5stack-atoms3r-cam")
+    assert atom == {"nfc": True, "camera": True, "led": False, "buzzer": False, "display": False}
+    hw = VirtualHardware("m5stack-atoms3r-cam", parts=atom)
+    link = HostLink(PtyPort())
+    try:
+        b = cpython_board(hw, link, str(tmp_path), hw.reboot)
+        assert b.name == "m5stack-atoms3r-cam" and b.nfc_uart is not None and b.camera is not None
+        assert b.led is None and b.buzzer is None and b.display is None
+    finally:
+        link.close()

@@ -1,10 +1,19 @@
-"""Hardware in the loop: a real reader on --hil-port (see conftest.py and docs/hardware.md §7).
+"""Hardware in the loop: `pytest -m hil --hil-port PORT [--hil-board NAME] [--hil-phone-port PORT2]`.
+
+A real reader on --hil-port (docs/hardware.md §7). Without --hil-port every test
+here is collected and skipped with the reason NO_PORT, so a normal `pytest` run
+lists them as skipped.
 
 In order: deploy (and a second deploy that copies nothing), selftest, clock,
 provisioning round trip through the SDK, an NFC read where a second PN532 on
 --hil-phone-port plays the phone (target mode, vitale_tools.target_bridge),
 and a QR read from a code shown on the host's screen. Timings are printed
 (`-s` shows them); nothing asserts on speed.
+
+State kept between runs: the suite's test authority (whose trust-list key the
+board pins once, for good) lives in `$VITALE_HIL_HOME` (default
+`~/.cache/vitale-hil`), so a board provisioned by an earlier run accepts the
+next run's lists. The host's pinned reader keys go to a temporary store.
 """
 
 from __future__ import annotations
@@ -22,9 +31,68 @@ import pytest
 from vitale_host import deploy, provision
 from vitale_host.client import Reader
 
-pytestmark = [pytest.mark.hil, pytest.mark.slow]
+NO_PORT = ("hardware-in-the-loop: no board attached; run `pytest -m hil --hil-port PORT "
+           "[--hil-board NAME] [--hil-phone-port PORT2]` with a reader on PORT")
+
+# The options are registered in tests/conftest.py: pytest takes command-line options only from the
+# root conftest or plugins. No conftest.py here: the tests import `conftest` by name (tests/conftest.py).
+pytestmark = [pytest.mark.hil, pytest.mark.slow,
+              pytest.mark.skipif("not config.getoption('--hil-port')", reason=NO_PORT)]
 
 PATIENT = "0"
+
+
+@pytest.fixture(scope="session")
+def hil_port(request: pytest.FixtureRequest) -> str:
+    """The reader's serial port (--hil-port)."""
+    port = request.config.getoption("--hil-port")
+    if not port:
+        pytest.skip(NO_PORT)
+    return str(port)
+
+
+@pytest.fixture(scope="session")
+def hil_board(request: pytest.FixtureRequest) -> str:
+    """The board id (--hil-board), needed to build and deploy the firmware."""
+    name = request.config.getoption("--hil-board")
+    if not name:
+        pytest.skip("give --hil-board NAME (boards/NAME.json) to deploy the firmware onto the board")
+    return str(name)
+
+
+@pytest.fixture(scope="session")
+def phone_port(request: pytest.FixtureRequest) -> str:
+    """The serial port of the second PN532 that plays the phone (--hil-phone-port)."""
+    port = request.config.getoption("--hil-phone-port")
+    if not port:
+        pytest.skip("NFC reads need a second PN532 on a USB-UART playing the phone: give --hil-phone-port PORT2")
+    return str(port)
+
+
+@pytest.fixture(scope="session")
+def hil_home() -> Path:
+    """Where the suite keeps its test authority between runs."""
+    home = Path(os.environ.get("VITALE_HIL_HOME", Path.home() / ".cache" / "vitale-hil"))
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+@pytest.fixture(scope="session")
+def authority(hil_home: Path) -> object:
+    """The suite's test authority (made on the first run) with patient 0 issued."""
+    from vitale_tools.authority import Authority
+    from vitale_tools.sim_world import make_world
+
+    path = hil_home / "authority"
+    if not (path / "authority.json").exists():
+        make_world(path, patients=1)
+    return Authority(path)
+
+
+@pytest.fixture(scope="session")
+def pins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A temporary host pin store (the suite never touches the user's $VITALE_HOME)."""
+    yield tmp_path_factory.mktemp("pins") / "readers.json"
 
 
 @pytest.fixture(scope="module")

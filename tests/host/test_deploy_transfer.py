@@ -167,6 +167,23 @@ def test_interrupted_deploy_boots_old_or_new_never_a_mix(tmp_path: Path, builds:
     assert all(v == 2 for k, v in outcomes.items() if k >= first_new)
 
 
+def test_next_deploy_finishes_a_journal_left_without_a_reboot(tmp_path: Path,
+                                                               builds: dict[int, deploy.Build]) -> None:
+    base, n = _count_execs(tmp_path, builds)
+    p = RawReplPeer(base, cut_after_execs=n - 2, boot_app=False)  # cut in the journaled phase
+    with pytest.raises(RawReplError):
+        deploy.deploy_to_device(p.path, builds[2], reset=False, enter_timeout=3)
+    p.close()
+    assert (base / "vitale-journal.json").is_file() and installed_version(base, builds) == 0  # mid-install
+    p = RawReplPeer(base, boot_app=False)  # the host comes back before any reboot
+    try:
+        res = deploy.deploy_to_device(p.path, builds[2], reset=False)
+        assert res.recovered > 0 and res.plan.empty  # finished by the journal: nothing left to copy
+        assert installed_version(base, builds) == 2
+    finally:
+        p.close()
+
+
 def test_board_that_does_not_give_its_repl(tmp_path: Path, builds: dict[int, deploy.Build]) -> None:
     p = RawReplPeer(tmp_path / "flash", mute=True)
     try:

@@ -104,13 +104,11 @@ def installed(flash: Path, builds: dict[int, deploy.Build]) -> int:
     return 0
 
 
-def booted_version(port: str) -> str:
-    """The firmware version the booted device imports (main.py ran first: journal finished)."""
-    with RawRepl(port, enter_timeout=15) as r:
-        assert r.exec("import os\nprint('vitale-journal.json' in os.listdir('/'))").strip() == b"False"
-        out = r.exec("import sys\nif '/lib' not in sys.path:\n sys.path.append('/lib')\n"
-                     "import vitale, vitale.app, vitale.store\nprint(vitale.__version__)", timeout=60)
-    return out.decode().strip()
+def booted_version(d: "Device") -> str:
+    """Power on over the flash: main.py runs (finishing a committed journal), then the app; its hello's firmware."""
+    hello = deploy.wait_for_app(d.port, timeout=60)
+    assert not (d.flash / "vitale-journal.json").exists()
+    return str(hello["firmware"])
 
 
 @pytest.fixture(scope="module")
@@ -152,32 +150,37 @@ def test_raw_repl_client_on_the_vm(device: Device) -> None:
 def test_deploy_copies_the_firmware_then_nothing(device: Device, builds: dict[int, deploy.Build],
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     t0 = time.monotonic()
-    res = deploy.deploy_to_device(device.port, builds[1], reset=False)
+    res = deploy.deploy_to_device(device.port, builds[1], ready_timeout=60)
     full_s = time.monotonic() - t0
     assert installed(device.flash, builds) == 1
     assert res.files == len(builds[1].manifest) and res.file_bytes > 0
+    assert res.hello is not None and res.hello["firmware"] == deploy.firmware_version()  # the app answers
     board = json.loads((device.flash / "board.json").read_text())
     assert board["id"] == deploy.VM_BOARD_ID and board["hal"] == "vm"
     assert (device.flash / "lib/vitale/codec/cbor.mpy").is_file()  # compiled
     assert (device.flash / "lib/vitale/vision/qr/binarize.py").is_file()  # viper: source for the VM
-    before = {p: p.stat().st_mtime_ns for p in device.flash.rglob("*") if p.is_file()}
+    before = {p: p.stat().st_mtime_ns for p in device.flash.rglob("*")
+              if p.is_file() and p.is_relative_to(device.flash / "lib")}
     t0 = time.monotonic()
-    again = deploy.deploy_to_device(device.port, builds[1], reset=False)
+    again = deploy.deploy_to_device(device.port, builds[1], ready_timeout=60)
     second_s = time.monotonic() - t0
     assert again.plan.empty and again.file_bytes == 0 and again.files == 0
-    after = {p: p.stat().st_mtime_ns for p in device.flash.rglob("*") if p.is_file()}
-    assert after == before  # not one file rewritten
+    assert again.hello is not None and again.hello["firmware"] == deploy.firmware_version()
+    after = {p: p.stat().st_mtime_ns for p in device.flash.rglob("*")
+             if p.is_file() and p.is_relative_to(device.flash / "lib")}
+    assert after == before  # not one firmware file rewritten
     # an incremental deploy copies the changed files only
     t0 = time.monotonic()
-    inc = deploy.deploy_to_device(device.port, builds[2], reset=False)
+    inc = deploy.deploy_to_device(device.port, builds[2], ready_timeout=60)
     inc_s = time.monotonic() - t0
     assert sorted(inc.plan.copy) == ["/lib/vitale/__init__.mpy", "/lib/vitale/deploy_probe.mpy",
                                      "/lib/vitale/store.mpy"]
     assert installed(device.flash, builds) == 2
-    device.power_cycle()
-    assert booted_version(device.port).endswith("+deploytest")
+    assert inc.hello is not None and str(inc.hello["firmware"]).endswith("+deploytest")
+    device.power_cycle()  # boots from the flash
+    assert booted_version(device).endswith("+deploytest")
     with capsys.disabled():
-        print(f"\nVM deploy: full {res.files} files {res.file_bytes} B in {full_s:.1f} s "
+        print(f"\nVM deploy (each with reset + hello): full {res.files} files {res.file_bytes} B in {full_s:.1f} s "
               f"(raw-paste: {res.raw_paste}), second 0 B in {second_s:.1f} s, "
               f"incremental {inc.files} files {inc.file_bytes} B in {inc_s:.1f} s")
 
@@ -220,7 +223,7 @@ def test_interrupted_deploy_boots_the_previous_or_the_new_version(tmp_path: Path
             else:
                 deploy.deploy_to_device(d.port, builds[2], reset=False)
             d.power_cycle()  # boot: main.py's prelude finishes a committed journal, then the app
-            v = booted_version(d.port)
+            v = booted_version(d)
             state = installed(flash, version)
             assert state in (1, 2), f"a cut before op {k} of {n} left a mix"
             assert v.endswith("+deploytest") == (state == 2), (k, v, state)

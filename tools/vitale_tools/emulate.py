@@ -67,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                         help="where the firmware runs: CPython thread (default) or the MicroPython VM")
-    parser.add_argument("--board", default="virtual-devkit", help="board name the firmware reports")
+    parser.add_argument("--board", default="virtual-devkit",
+                        help="board name the firmware reports; a board of boards/ (e.g. m5stack-atoms3r-cam) also "
+                             "sets which parts it has (camera, LED, buzzer, display); default: every part")
     parser.add_argument("--authority", metavar="DIR",
                         help="use this test authority (patients in DIR/issued); default: a fresh one in a temp folder")
     parser.add_argument("--patients", type=int, default=3, help="patients in a fresh authority (default 3)")

@@ -31,6 +31,7 @@ The *control side* (`tap`, `show`, `remove`, `set_camera`, `uart_noise`,
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -44,7 +45,9 @@ from vitale_tools.camera_sim import Params, render_frame
 from vitale_tools.nfc_target import CardTarget
 from vitale_tools.pn532_sim import PN532Emulator, SimClock
 
-__all__ = ["VirtualHardware", "Screen", "FRAME_SIZE"]
+__all__ = ["VirtualHardware", "Screen", "FRAME_SIZE", "ALL_PARTS", "board_parts"]
+
+ALL_PARTS = {"nfc": True, "camera": True, "led": True, "buzzer": True, "display": True}
 
 FRAME_SIZE = (640, 480)  # VGA: the VQR symbols (versions 12-16) need it
 RX_BUFFER = 4096  # bytes the UART keeps before dropping (an ESP32 driver ring)
@@ -59,8 +62,9 @@ class VirtualHardware:
     """The emulated board (see the module docstring for the device-side contract)."""
 
     def __init__(self, board_name: str = "virtual", *, fps: float = 15.0, seed: int | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, parts: dict[str, bool] | None = None) -> None:
         self.board_name = board_name
+        self.parts = dict(ALL_PARTS if parts is None else parts)  # what a runtime fits on its Board
         self.fps = fps
         self.log = log
         self.lock = threading.RLock()
@@ -323,3 +327,18 @@ def _mild_params(rng: np.random.Generator, w: int, h: int) -> Params:
                   noise=float(rng.uniform(1.0, 3.0)),
                   glare=float(rng.uniform(0.0, 0.25)) if rng.random() < 0.3 else 0.0,
                   vignette=float(rng.uniform(0.0, 0.2)), gamma=float(math.exp(rng.uniform(-0.1, 0.1))))
+
+
+def board_parts(name: str) -> dict[str, bool]:
+    """Which parts a board of `boards/NAME.json` has (all of them for a name with no board file).
+
+    A PN532 wired over I2C is emulated on the UART all the same (the virtual board has one PN532 link).
+    """
+    from vitale_tools.boards import BOARDS_DIR
+
+    path = BOARDS_DIR / f"{name}.json"
+    if not path.is_file():
+        return dict(ALL_PARTS)
+    data = json.loads(path.read_text())
+    return {"nfc": bool(data.get("pn532")), "camera": bool(data.get("camera")), "led": bool(data.get("led")),
+            "buzzer": bool(data.get("buzzer")), "display": bool(data.get("display"))}

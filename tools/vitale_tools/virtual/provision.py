@@ -52,7 +52,7 @@ def provision(request: Request, world: World, *, pins: PinStore | None = None, c
     """Provision the reader; returns {"kid", "public_key", "board", "reader_cert_subject", "steps"}.
 
     Raises ReaderError with the reader's code when a step is refused. A reader
-    already pinned to this authority's key is accepted (`already_pinned` with the same key).
+    already pinned to this authority's key is accepted; one pinned to another key is refused (`already_pinned`).
     """
     steps: list[str] = []
 
@@ -64,16 +64,8 @@ def provision(request: Request, world: World, *, pins: PinStore | None = None, c
     hello = request("hello", {"nonce": os.urandom(16).hex()}, 10.0)
     step("hello (board %s, firmware %s)" % (hello.get("board"), hello.get("firmware")))
     key = world.trust_key_sec1()
-    try:
-        request("provision.pin", {"key": key.hex()}, 5.0)
-        step("pinned the trust-list key")
-    except ReaderError as e:
-        if e.code != "already_pinned":
-            raise
-        info = request("info", {}, 5.0)
-        if not info.get("pinned"):
-            raise
-        step("trust-list key already pinned")
+    res = request("provision.pin", {"key": key.hex()}, 5.0)  # another key pinned: already_pinned, raised
+    step("trust-list key already pinned" if res.get("already") else "pinned the trust-list key")
     res = upload_list(request, "provision.trust_list", world.trust_list())
     step("trust list seq %s" % res.get("seq"))
     try:

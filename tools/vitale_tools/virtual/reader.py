@@ -45,7 +45,7 @@ from vitale_host.connection import Connection
 from vitale_host.errors import ReaderError
 from vitale_host.transport import SerialTransport
 
-from .hardware import VirtualHardware
+from .hardware import VirtualHardware, board_parts
 from .provision import provision, set_time, upload_list
 from .runtime import Runtime, make_runtime
 from .serial import HostLink, PtyPort
@@ -110,7 +110,7 @@ class VirtualReader:
         self.world = world
         self.runtime_name = runtime
         self.log = log
-        self.hw = VirtualHardware(board, seed=seed, log=log)
+        self.hw = VirtualHardware(board, seed=seed, log=log, parts=board_parts(board))
         self.pty = PtyPort()
         # the MicroPython REPL shares the line and needs bytes as they come (Ctrl-C, raw REPL)
         self.link = HostLink(self.pty, whole_lines=(runtime != "micropython"))

@@ -129,9 +129,14 @@ class Watchdog:
 
 
 def cpython_board(hw: VirtualHardware, serial: HostLink, store_root: str, reboot: Callable[[], None]) -> Any:
-    """A firmware Board (vitale.hal.board) whose parts call the VirtualHardware; host = the link."""
-    return Board(hw.board_name, Clock(ticks_ms, ticks_diff), nfc_uart=UartAdapter(hw), camera=CameraAdapter(hw),
-                 led=Led(lambda rgb: hw.led(*rgb)), buzzer=Buzzer(hw.tone), display=DisplayAdapter(hw),
+    """A firmware Board (vitale.hal.board) whose parts (those in hw.parts) call the VirtualHardware; host = the link."""
+    has = hw.parts
+    return Board(hw.board_name, Clock(ticks_ms, ticks_diff),
+                 nfc_uart=UartAdapter(hw) if has.get("nfc") else None,
+                 camera=CameraAdapter(hw) if has.get("camera") else None,
+                 led=Led(lambda rgb: hw.led(*rgb)) if has.get("led") else None,
+                 buzzer=Buzzer(hw.tone) if has.get("buzzer") else None,
+                 display=DisplayAdapter(hw) if has.get("display") else None,
                  wdt=Watchdog(), store_root=store_root, host=serial, reboot=reboot)
 
 

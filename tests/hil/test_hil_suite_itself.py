@@ -1,4 +1,4 @@
-"""The HIL suite itself, without a board: it must collect and skip with its reason (an ordinary test)."""
+"""The HIL suite itself, no board needed: it skips cleanly; it runs green on the virtual reader and the VM."""
 
 from __future__ import annotations
 
@@ -60,3 +60,26 @@ def test_hil_suite_runs_against_the_virtual_reader(tmp_path: Path) -> None:
     # and QR (no display) skipped with their reasons
     assert "3 passed, 3 skipped" in r.stdout, r.stdout
     assert "give --hil-board NAME" in r.stdout and "--hil-phone-port" in r.stdout
+
+
+@pytest.mark.vm
+@pytest.mark.slow
+def test_hil_suite_with_deploy_against_the_vm_device(tmp_path: Path) -> None:
+    """The MicroPython VM as the board: deploy (and the no-op second deploy), selftest, clock, provisioning."""
+    from vitale_tools.mpvm.device import PtyPair, VMDevice
+
+    pty = PtyPair()
+    dev = VMDevice(pty, fs_dir=tmp_path / "flash", log=None)
+    dev.start()
+    try:
+        env = dict(os.environ, VITALE_HIL_HOME=str(tmp_path / "hil-home"))
+        r = subprocess.run([sys.executable, "-m", "pytest", "tests/hil/test_hil.py", "-m", "hil", "--hil-port",
+                            pty.path, "--hil-board", "micropython-vm", "-q", "-rs", "-s", "-p", "no:cacheprovider"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        dev.stop()
+        pty.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 passed, 2 skipped" in r.stdout, r.stdout
+    assert "second deploy: 1 ops, 0 B" in r.stdout
+    assert (tmp_path / "flash" / "vitale-manifest.json").is_file()
