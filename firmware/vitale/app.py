@@ -24,6 +24,7 @@ emulator's modelled clock); real time by default.
 import gc
 
 from vitale.compat import const
+from vitale.cred.trust import hexstr
 from vitale.link import commands, reading
 from vitale.link.lines import LineBuffer
 from vitale.link.protocol import Dispatcher
@@ -270,8 +271,8 @@ class App:
                     and st.config["passthrough"]:
                 # a phone or card that is no mdoc wallet: pass on what it told us, unverified
                 reads.unverified(job, "nfc", "nfc", target.uid, {"nfc": {
-                    "uid": reading._hex(target.uid), "ats": reading._hex(target.ats) if target.ats else None,
-                    "atqa": reading._hex(target.sens_res), "sak": target.sel_res}})
+                    "uid": hexstr(target.uid), "ats": hexstr(target.ats) if target.ats else None,
+                    "atqa": hexstr(target.sens_res), "sak": target.sel_res}})
             else:
                 reads.refuse(job, e.code, e.detail)
             return
@@ -291,8 +292,8 @@ class App:
             return
         raw = None
         if st.config["attach_raw"]:
-            raw = {"format": "mdoc", "device_response": reading._hex(resp),
-                   "session_transcript": reading._hex(transcript), "e_reader_key": reading._hex(ekey)}
+            raw = {"format": "mdoc", "device_response": hexstr(resp),
+                   "session_transcript": hexstr(transcript), "e_reader_key": hexstr(ekey)}
         reads.card(job, "nfc", card, raw)
         resp = transcript = ekey = card = raw = None  # no personal data kept past the event
         self.flush_events()

@@ -21,6 +21,16 @@ from .transport import SerialTransport
 Json = dict[str, Any]
 
 
+def result_of(reply: Json, cmd: str) -> Any:
+    """The result of a reply message; raises ReaderError with the reader's code for an error reply."""
+    if reply.get("ok") is True:
+        return reply.get("result")
+    err = reply.get("error")
+    if isinstance(err, dict):
+        raise ReaderError(str(err.get("code", "error")), str(err.get("message", "")))
+    raise ReaderError("bad_reply", f"malformed reply to {cmd}")
+
+
 class Connection:
     """A live link to one reader."""
 
@@ -118,12 +128,7 @@ class Connection:
             finally:
                 with self._pending_lock:
                     self._pending.pop(req_id, None)
-        if msg.get("ok") is True:
-            return msg.get("result")
-        err = msg.get("error")
-        if isinstance(err, dict):
-            raise ReaderError(str(err.get("code", "error")), str(err.get("message", "")))
-        raise ReaderError("bad_reply", f"malformed reply to {cmd}")
+        return result_of(msg, cmd)
 
     @property
     def alive(self) -> bool:

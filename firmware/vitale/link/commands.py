@@ -17,6 +17,7 @@ import json
 import vitale
 from vitale.compat import const, ticks_diff, ticks_ms
 from vitale.cred import trust as _trust
+from vitale.cred.trust import hexstr
 from vitale.cred.policy import PROFILES, Policy
 from vitale.cred.result import Refusal
 from vitale.crypto import CryptoError, aesgcm, p256
@@ -34,11 +35,8 @@ _MAX_UNIX = 4102444800  # 2100-01-01T00:00:00Z
 _POLICY_INTS = ("qr_window_s", "clock_skew_s", "status_max_age_s")
 
 
-def _hex(b):
-    return binascii.hexlify(b).decode()
-
-
-def _unhex(s, what):
+def unhex(s, what):
+    """Bytes of a hex argument; LinkError(bad_args) naming `what` when it is not hex."""
     try:
         return binascii.unhexlify(s)
     except (ValueError, TypeError):
@@ -135,13 +133,13 @@ class ReaderState:
 
 def _hello(state):
     def handler(args):
-        nonce = _unhex(args["nonce"], "nonce")
+        nonce = unhex(args["nonce"], "nonce")
         if not 8 <= len(nonce) <= 64:
             raise LinkError("bad_args", "nonce must be 8 to 64 bytes (16 to 128 hex digits)")
         state.nonce = nonce
         state.session = SignedSession(state.reader_key, nonce)
         return {"protocol": PROTOCOL_VERSION, "firmware": vitale.__version__,
-                "board": state.board.name, "reader_kid": _hex(state.reader_key.kid)}
+                "board": state.board.name, "reader_kid": hexstr(state.reader_key.kid)}
     return handler
 
 
@@ -163,7 +161,7 @@ def _info(state):
                 "clock": {"set": clock.is_set(), "now": clock.now()},
                 "mem_free": mem_free() if mem_free is not None else None,
                 "policy": policy_dict(state.policy), "pinned": state.pinned is not None,
-                "reader_kid": _hex(state.reader_key.kid),
+                "reader_kid": hexstr(state.reader_key.kid),
                 "config": {"passthrough": state.config["passthrough"], "attach_raw": state.config["attach_raw"]},
                 "reader_cert": state.reader_cert is not None}
     return handler
@@ -181,10 +179,10 @@ def _time_set(state):
 
 def _pin(state):
     def handler(args):
-        key = _unhex(args["key"], "key")
+        key = unhex(args["key"], "key")
         if state.pinned is not None:
             if bytes(state.pinned) == key:  # provisioning again with the same key is not an error
-                return {"pinned": True, "key": _hex(key), "already": True}
+                return {"pinned": True, "key": hexstr(key), "already": True}
             raise LinkError("already_pinned", "another trust-list key is already pinned")
         if len(key) != 65 or key[0] != 4:
             raise LinkError("bad_args", "key must be a 65-byte uncompressed SEC1 P-256 point")
@@ -195,7 +193,7 @@ def _pin(state):
         state.store.write(PIN_FILE, key)
         state.pinned = key
         state.reload_trust()
-        return {"pinned": True, "key": _hex(key)}
+        return {"pinned": True, "key": hexstr(key)}
     return handler
 
 
@@ -291,7 +289,7 @@ def _config(state):
 
 def _public_key(state):
     def handler(args):
-        return {"public_key": _hex(state.reader_key.public_key()), "kid": _hex(state.reader_key.kid)}
+        return {"public_key": hexstr(state.reader_key.public_key()), "kid": hexstr(state.reader_key.kid)}
     return handler
 
 
@@ -310,7 +308,7 @@ def _check(fn):
 
 
 def _sha_ok():
-    return _hex(hashlib.sha256(b"abc").digest()) == _SHA_ABC
+    return hexstr(hashlib.sha256(b"abc").digest()) == _SHA_ABC
 
 
 def _ecdsa_ok():
@@ -323,7 +321,7 @@ def _gcm_ok():
     key = bytes(16)
     iv = bytes(12)
     ct = aesgcm.encrypt(key, iv, bytes(16))
-    if _hex(ct) != _GCM_CT or aesgcm.decrypt(key, iv, ct) != bytes(16):
+    if hexstr(ct) != _GCM_CT or aesgcm.decrypt(key, iv, ct) != bytes(16):
         return False
     try:
         aesgcm.decrypt(key, iv, ct[:-1] + bytes([ct[-1] ^ 1]))

@@ -13,7 +13,6 @@ to `reads.outbox` (lines of bytes); the app writes them after the reply.
 When the request was typed (`text_request`), events are readable text.
 """
 
-import binascii
 
 from vitale.compat import const, random_bytes, ticks_diff, ticks_ms
 from vitale.cred import trust as _trust
@@ -23,7 +22,7 @@ from vitale.cred.result import REFUSALS
 from vitale.crypto import csr as _csrmod
 from vitale.crypto import x509
 from vitale.link import protocol
-from vitale.link.commands import READER_CERT_FILE
+from vitale.link.commands import READER_CERT_FILE, unhex
 from vitale.link.protocol import T_INT, T_STR, Command, LinkError
 from vitale.link.signing import SignedSession
 
@@ -36,10 +35,6 @@ MAX_CN = const(64)
 # Board feedback shown for each way a read ends.
 _FEEDBACK = {"card": "ok", "unverified_payload": "ok", "refusal": "refused"}
 _QUIET = ("cancelled", "timeout")  # refusals nobody needs a beep for
-
-
-def _hex(b):
-    return binascii.hexlify(b).decode()
 
 
 class ReadJob:
@@ -204,7 +199,7 @@ class Reads:
         if job.done:
             return False
         result = {"read_id": job.read_id, "status": "unverified", "channel": channel, "verified": False,
-                  "payload": _hex(payload), "format": fmt}
+                  "payload": _trust.hexstr(payload), "format": fmt}
         if extra:
             for k in extra:
                 result[k] = extra[k]
@@ -241,13 +236,6 @@ class Reads:
 # -- reader certificate --------------------------------------------------------
 
 
-def _unhex(s, what):
-    try:
-        return binascii.unhexlify(s)
-    except (ValueError, TypeError):
-        raise LinkError("bad_args", what + " must be hex")
-
-
 def check_reader_cert(state, der):
     """The parsed reader certificate if it may be installed; LinkError (bad_reader_cert, ...) otherwise.
 
@@ -275,7 +263,7 @@ def check_reader_cert(state, der):
 
 def _reader_cert(state):
     def handler(args):
-        der = _unhex(args["cert"], "cert")
+        der = unhex(args["cert"], "cert")
         cert = check_reader_cert(state, der)
         state.store.write(READER_CERT_FILE, der)
         state.reader_cert = der
@@ -291,7 +279,7 @@ def _csr(state):
         if not cn or len(cn) > MAX_CN:
             raise LinkError("bad_args", "cn must be 1 to %d characters" % MAX_CN)
         rk = state.reader_key
-        return {"csr": _hex(_csrmod.csr_der(rk.private_key(), rk.public_key(), cn))}
+        return {"csr": _trust.hexstr(_csrmod.csr_der(rk.private_key(), rk.public_key(), cn))}
     return handler
 
 

@@ -29,7 +29,8 @@ import time
 import tty
 from typing import Any
 
-from vitale_host.errors import ReaderError, ReaderTimeout
+from vitale_host.connection import result_of
+from vitale_host.errors import ReaderTimeout
 
 __all__ = ["PtyPort", "HostLink", "HOLD_PARTIAL", "MAX_PENDING_OUT"]
 
@@ -281,12 +282,7 @@ class HostLink:
                     self._waiters.pop(rid, None)
                     if line in self._inject:
                         self._inject.remove(line)
-        if msg.get("ok") is True:
-            return msg.get("result")
-        err = msg.get("error")
-        if isinstance(err, dict):
-            raise ReaderError(str(err.get("code", "error")), str(err.get("message", "")))
-        raise ReaderError("bad_reply", f"malformed reply to {cmd}")
+        return result_of(msg, cmd)
 
     def close(self) -> None:
         """Close the pty."""
