@@ -6,6 +6,7 @@ The lists are made here with the firmware's own P-256 signer, so this file runs 
 import io
 
 from fwsupport import read_hex, report
+from test_store import MemFs, PowerCut
 
 from vitale.codec import cbor
 from vitale.cred import status, trust
@@ -271,3 +272,98 @@ def test_lists_on_flash():
     fs.files.pop(main + ".bak")
     t = trust.Trust.from_store(store, tpub)
     assert t.status is None and t.status_error.code == "stale_status_list"
+
+
+def _stage(store, data, piece=100):
+    w = status.stage(store, len(data))
+    for off in range(0, len(data), piece):
+        w.write(data[off:off + piece])
+    w.commit()
+
+
+def test_streamed_status_list_verified_on_flash():
+    (tpriv, tpub), (opriv, _) = _keys()
+    fs = MemFs()
+    store = Store("/flash", fs)
+    tl = trust.install(store, _trust_list(tpriv, 5), tpub)
+    _stage(store, _status(_payload([1, 2, 3, 400], 512, seq=2)))
+    assert fs.files.get("/flash/status-list") is None
+    sl = trust.install_status(store, None, tl)
+    assert sl.seq == 2 and isinstance(sl.src, status.FileSource) and sl.src.path == "/flash/status-list"
+    assert [x for x in range(512) if sl.is_revoked(x)] == [1, 2, 3, 400]
+    assert sorted(k for k in fs.files if "status" in k) == ["/flash/status-list"]
+    # refused lists never replace the stored one and leave nothing staged
+    refused = (_status(_payload([], 512, seq=1)),                      # rollback
+               _status(_payload([], 512, seq=9), key=_keys()[1]),      # not the status signer
+               _status(_payload([3], 512, seq=9, count_fix=1)))        # directory does not add up
+    for data, code in zip(refused, ("rollback", "bad_list_signature", "malformed")):
+        _stage(store, data)
+        assert _code(trust.install_status, store, None, tl) == code
+        assert store.locate(status.STAGE_FILE) is None
+        assert status.load(store, tpub).seq == 2
+    assert _code(trust.install_status, store, None, tl) == "malformed"  # nothing staged
+    _stage(store, _status(_payload([1, 2, 3, 401], 512, seq=3)))
+    assert trust.install_status(store, None, tl).seq == 3
+    t = trust.Trust.from_store(store, tpub)
+    assert t.status.seq == 3 and t.status.is_revoked(401) and not t.status.is_revoked(400)
+    # the previous list is the backup until the next upload starts
+    assert unframe_seq(fs, "/flash/status-list.bak") == 2
+    w = status.stage(store, 10)
+    assert "/flash/status-list.bak" not in fs.files and status.load(store, tpub).seq == 3
+    w.abort()
+    unsigned = trust.parse_trust_list(_trust_list(tpriv, 6, signer=False), tpub)
+    _stage(store, _status(_payload([], 512, seq=4)))
+    assert _code(trust.install_status, store, None, unsigned) == "bad_list_signature"
+    assert store.locate(status.STAGE_FILE) is None and status.load(store, tpub).seq == 3
+
+
+def unframe_seq(fs, path):
+    from vitale.store import unframe
+    return status.stored_current(status.BytesSource(unframe(fs.files[path])))[0]
+
+
+def test_power_cut_during_a_streamed_status_install():
+    (tpriv, tpub), _ = _keys()
+    tl_data = _trust_list(tpriv, 5)
+    old = _status(_payload([1, 2], 512, seq=2))
+    new = _status(_payload([3, 4], 512, seq=3))
+
+    def setup(fs):
+        store = Store("/flash", fs)
+        tl = trust.install(store, tl_data, tpub)
+        trust.install_status(store, old, tl)
+        store.write("status-list", old)  # a backup copy exists too
+        return tl
+
+    def action(fs, tl):
+        store = Store("/flash", fs)
+        _stage(store, new, piece=200)
+        trust.install_status(store, None, tl)
+
+    fs = MemFs()
+    tl = setup(fs)
+    fs.steps = 0
+    action(fs, tl)
+    total = fs.steps
+    seen = set()
+    for tear in (0.0, 0.5):
+        for cut in range(total + 1):
+            fs = MemFs()
+            setup(fs)
+            fs.steps = 0
+            fs.budget = cut
+            fs.tear_at = tear
+            try:
+                action(fs, tl)
+                done = True
+            except PowerCut:
+                done = False
+            fs.budget = -1
+            sl = status.load(Store("/flash", fs), tpub)
+            assert sl.seq in (2, 3), (cut, tear)
+            assert [x for x in range(8) if sl.is_revoked(x)] == ([1, 2] if sl.seq == 2 else [3, 4])
+            if done:
+                assert sl.seq == 3
+            seen.add(sl.seq)
+    assert seen == {2, 3} and total >= 10
+    report("cred streamed status install power cuts", steps=total)

@@ -212,3 +212,73 @@ def test_help_lists_commands():
     h = _ok(d, "help", {"cmd": "provision.trust_list"})
     assert sorted(a["name"] for a in h["args"]) == ["data", "offset", "total"]
     assert b"board: test-board" in d.handle_line(b"info")
+
+
+def _b64(data):
+    return binascii.b2a_base64(data).decode().strip()
+
+
+def _staged(fs):
+    return sorted(k for k in fs.files if ".new" in k)
+
+
+def _upload(d, cmd, data, piece):
+    res = None
+    for off in range(0, len(data), piece):
+        res = _ok(d, cmd, {"data": _b64(data[off:off + piece]), "offset": off, "total": len(data)})
+        if off + piece < len(data):
+            assert res == {"received": off + piece, "total": len(data), "complete": False}, res
+    return res
+
+
+def test_status_list_chunks_stream_to_flash():
+    from test_cred_lists import _keys, _payload, _status, _trust_list
+
+    (tpriv, tpub), _ = _keys()
+    d, state, fs = _setup()
+    _ok(d, "provision.pin", {"key": binascii.hexlify(tpub).decode()})
+    _ok(d, "provision.trust_list", {"data": _b64(_trust_list(tpriv, 5))})
+    st = "provision.status_list"
+    # status lists may be larger than the RAM limit of trust lists, up to MAX_STREAM
+    big = commands.MAX_UPLOAD + 1
+    assert _err(d, "provision.trust_list", {"data": "AAAA", "offset": 0, "total": big}) == "too_large"
+    assert _err(d, st, {"data": "AAAA", "offset": 0, "total": commands.MAX_STREAM + 1}) == "too_large"
+    assert _ok(d, st, {"data": "AAAA", "offset": 0, "total": big}) == {"received": 3, "total": big, "complete": False}
+    assert _staged(fs) == ["/data/status-list.new.tmp"]
+    assert _err(d, st, {"data": "AAAA", "offset": 4, "total": big}) == "bad_chunk"  # not the next byte
+    assert state.upload is None and _staged(fs) == []
+    _ok(d, st, {"data": "AAAA", "offset": 0, "total": big})
+    assert _err(d, st, {"data": "AAAA", "offset": 3, "total": big - 1}) == "bad_chunk"  # another total
+    assert _staged(fs) == []
+    _ok(d, st, {"data": "AAAA", "offset": 0, "total": 6})
+    assert _err(d, st, {"data": "AAAAAAAA", "offset": 3, "total": 6}) == "bad_chunk"  # past total
+    assert _staged(fs) == []
+    _ok(d, st, {"data": "AAAA", "offset": 0, "total": 6})
+    assert _err(d, "provision.trust_list", {"data": "AAAA", "offset": 3, "total": 6}) == "bad_chunk"  # other list
+    assert state.upload is None and _staged(fs) == []
+    _ok(d, st, {"data": "AAAA", "offset": 0, "total": 6})
+    _ok(d, "provision.trust_list", {"data": "AAAA", "offset": 0, "total": 6})  # restarts with the other list
+    assert _staged(fs) == []
+    _ok(d, st, {"data": "AAAA", "offset": 0, "total": 6})
+    assert _err(d, st, {"data": "AAAA", "offset": 3, "total": 6}) == "malformed"  # verified from flash
+    assert _staged(fs) == [] and _ok(d, "info")["status_list"] is None
+    # a real list in pieces: verified on flash, then in use
+    data = _status(_payload([1, 2, 3, 400], 512, seq=2))
+    res = _upload(d, st, data, 97)
+    assert res["complete"] is True and res["seq"] == 2
+    assert _ok(d, "info")["status_list"]["seq"] == 2
+    assert state.trust.status.is_revoked(400) and not state.trust.status.is_revoked(401)
+    assert _staged(fs) == [] and "/data/status-list" in fs.files
+    # refused: older sequence; the stored list stays
+    assert _err(d, st, {"data": _b64(_status(_payload([], 512, seq=1))), "offset": 0, "total": 0}) == "too_large"
+    old = _status(_payload([], 512, seq=1))
+    pieces = [(off, old[off:off + 50]) for off in range(0, len(old), 50)]
+    for off, piece in pieces[:-1]:
+        _ok(d, st, {"data": _b64(piece), "offset": off, "total": len(old)})
+    off, piece = pieces[-1]
+    assert _err(d, st, {"data": _b64(piece), "offset": off, "total": len(old)}) == "rollback"
+    assert _staged(fs) == [] and state.trust.status.seq == 2
+    # the whole-line path still works, and a restarted reader reads the list back from flash
+    assert _ok(d, st, {"data": _b64(_status(_payload([7], 512, seq=3)))})["seq"] == 3
+    d2, state2, _ = _setup(fs)
+    assert state2.trust.status.seq == 3 and state2.trust.status.is_revoked(7)

@@ -14,6 +14,9 @@ bytes, `FileSource` over a file on flash) and
       revocation: Refusal stale_status_list / revoked.
   install(store, data, signer) / load(store, signer)   the list kept in a
       vitale.store.Store (atomic writes); `load` reads it back as a FileSource.
+  stage(store, total) -> vitale.store.Writer; install_staged(store, signer)
+      a list too large for the RAM: streamed to flash as STAGE_FILE, verified
+      there, then renamed over STATUS_FILE (Store.replace); a refused one is dropped.
 
 Signed-list helpers shared with trust.py: `open_signed` (the COSE_Sign1
 envelope of both lists, streamed), `read_head`, `sign1_headers`.
@@ -28,6 +31,7 @@ from vitale.crypto import p256
 
 STATUS_LIST_TYPE = "vitale-reader/status-list/1"
 STATUS_FILE = "status-list"
+STAGE_FILE = "status-list.new"  # a streamed upload, until verified
 ALG_ES256 = -7
 
 _WINDOW = 1024   # bytes read at once while hashing / scanning the directory
@@ -118,12 +122,12 @@ class FileSource:
         with self.fs.open(self.path, "rb") as f:
             f.seek(self.base + off)
             while n > 0:
-                got = f.readinto(mv[:min(_WINDOW, n)])
+                got = f.readinto(buf if n >= _WINDOW else mv[:n])  # full windows: no new view
                 if not got:
                     break
                 self.bytes_read += got
                 n -= got
-                yield mv[:got]
+                yield mv if got == _WINDOW else mv[:got]
 
 
 # --- the signed envelope -----------------------------------------------------
@@ -406,31 +410,37 @@ def parse(src, signer, current=None):
 def _check_directory(sl, chunks):
     # offsets start at 0, never decrease, stay inside data; counts add up (read in windows)
     # entry i is checked when entry i+1 (its end) is known; the last one ends at len(data)
+    # (no allocation per entry: the national list has over a thousand)
     prev = 0
     total = 0
     limit = 1 << sl.chunk_shift
-    cur = None
+    data_len = sl.data_len
+    have = False
+    coff = 0
+    ccount = 0
     rest = b""
     for piece in sl.src.pieces(sl.dir_off, sl.dir_len):
         if rest:  # a short read split an entry
             piece = rest + bytes(piece)
         whole = len(piece) & ~7
         for j in range(0, whole, 8):
-            off = int.from_bytes(bytes(piece[j:j + 4]), "big")
-            if cur is not None:
-                prev, total = _dir_entry(cur[0], cur[1], off, prev, total, limit, sl.data_len)
-            cur = (off, int.from_bytes(bytes(piece[j + 4:j + 8]), "big"))
-        rest = bytes(piece[whole:])
-    if cur is not None:
-        prev, total = _dir_entry(cur[0], cur[1], sl.data_len, prev, total, limit, sl.data_len)
-    if prev != sl.data_len or total != sl.revoked_count:
+            off = (piece[j] << 24) | (piece[j + 1] << 16) | (piece[j + 2] << 8) | piece[j + 3]
+            if have:
+                if coff != prev or off < coff or off > data_len or ccount > limit:
+                    raise malformed("status list directory offsets")
+                prev = off
+                total += ccount
+            coff = off
+            ccount = (piece[j + 4] << 24) | (piece[j + 5] << 16) | (piece[j + 6] << 8) | piece[j + 7]
+            have = True
+        rest = bytes(piece[whole:]) if whole < len(piece) else b""
+    if have:
+        if coff != prev or data_len < coff or ccount > limit:
+            raise malformed("status list directory offsets")
+        prev = data_len
+        total += ccount
+    if prev != data_len or total != sl.revoked_count:
         raise malformed("status list directory does not match the data")
-
-
-def _dir_entry(off, count, nxt, prev, total, limit, data_len):
-    if off != prev or nxt < off or nxt > data_len or count > limit:
-        raise malformed("status list directory offsets")
-    return nxt, total + count
 
 
 def check(trust, index, now, policy):
@@ -450,36 +460,15 @@ def check(trust, index, now, policy):
 # --- on flash ------------------------------------------------------------------
 
 
-def stored_source(store, name):
+def stored_source(store, name, main_only=False):
     """A FileSource over the intact copy of store file `name` (checked by streaming), or None.
 
-    Mirrors vitale.store's layout: copies NAME, NAME.tmp, NAME.bak, each framed as
-    "VST1" | length (4) | SHA-256(payload)[:8] | payload.
+    The copies NAME, NAME.tmp, NAME.bak are tried in that order (vitale.store); main_only: NAME alone.
     """
-    base = store.root + "/" + name
-    for path in (base, base + ".tmp", base + ".bak"):
-        try:
-            with store.fs.open(path, "rb") as f:
-                head = f.read(16)
-                if len(head) != 16 or head[:4] != b"VST1":
-                    continue
-                n = int.from_bytes(head[4:8], "big")
-                h = hashlib.sha256()
-                got = 0
-                buf = bytearray(_WINDOW)
-                mv = memoryview(buf)
-                while True:
-                    m = f.readinto(buf)
-                    if not m:
-                        break
-                    h.update(mv[:m])
-                    got += m
-                if got != n or h.digest()[:8] != head[8:16]:
-                    continue
-        except OSError:
-            continue
-        return FileSource(store.fs, path, 16, n)
-    return None
+    found = store.locate(name, main_only)
+    if found is None:
+        return None
+    return FileSource(store.fs, found[0], 16, found[1])
 
 
 def stored_current(src):
@@ -505,6 +494,35 @@ def install(store, data, signer):
     parse(BytesSource(data), signer, current)
     store.write(STATUS_FILE, data)
     return load(store, signer)
+
+
+def stage(store, total):
+    """A vitale.store Writer for a new list of `total` bytes, streamed to flash; then install_staged.
+
+    Drops an earlier staged list and the stored list's backup copy first, so the
+    flash holds at most two lists (the current one and the staged one).
+    """
+    store.delete(STAGE_FILE)
+    store.drop_backup(STATUS_FILE)
+    return store.writer(STAGE_FILE, total)
+
+
+def install_staged(store, signer):
+    """Verify the staged list on flash (signature, sequence vs the stored one, directory), then make it
+    the stored list by an atomic rename (the old one kept as a backup). A refused list is deleted and
+    the stored one stays in use. Returns the StatusList read from its new place.
+    """
+    try:
+        src = stored_source(store, STAGE_FILE, True)
+        if src is None:
+            raise malformed("no complete staged status list")
+        sl = parse(src, signer, stored_current(stored_source(store, STATUS_FILE)))
+        store.replace(STAGE_FILE, STATUS_FILE)
+    except Exception:
+        store.delete(STAGE_FILE)
+        raise
+    src.path = store.path(STATUS_FILE)  # the same bytes, renamed
+    return sl
 
 
 def load(store, signer):

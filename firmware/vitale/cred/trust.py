@@ -357,7 +357,14 @@ def install(store, data, pinned):
 
 
 def install_status(store, data, trust_list):
-    """Accept a new status list signed by the trust list's status-list signer and store it atomically."""
+    """Accept a new status list signed by the trust list's status-list signer and store it atomically.
+
+    data None: the list staged on flash by vitale.cred.status.stage (streamed upload).
+    """
     if trust_list.status_signer is None:
+        if data is None:
+            store.delete(status.STAGE_FILE)
         raise Refusal("bad_list_signature", "trust list names no status-list signer")
+    if data is None:
+        return status.install_staged(store, trust_list.status_signer)
     return status.install(store, data, trust_list.status_signer)

@@ -16,6 +16,7 @@ import json
 
 import vitale
 from vitale.compat import const, ticks_diff, ticks_ms
+from vitale.cred import status as _status
 from vitale.cred import trust as _trust
 from vitale.cred.trust import hexstr
 from vitale.cred.policy import PROFILES, Policy
@@ -23,13 +24,15 @@ from vitale.cred.result import Refusal
 from vitale.crypto import CryptoError, aesgcm, p256
 from vitale.link.protocol import (PROTOCOL_VERSION, T_BOOL, T_INT, T_OBJ, T_STR, Command, LinkError)
 from vitale.link.signing import ReaderKey, SignedSession
+from vitale.store import StoreError
 
 PIN_FILE = "trust-key"
 POLICY_FILE = "policy"
 CONFIG_FILE = "config"  # {"passthrough": bool, "attach_raw": bool}
 READER_CERT_FILE = "reader.cert"
 CONFIG_FLAGS = ("passthrough", "attach_raw")
-MAX_UPLOAD = const(262144)  # bytes a chunked list upload may assemble in RAM
+MAX_UPLOAD = const(262144)  # bytes a chunked trust-list upload may assemble in RAM
+MAX_STREAM = const(2097152)  # bytes a chunked status-list upload may stream to flash (docs/host-protocol.md)
 _MIN_UNIX = 1704067200  # 2024-01-01T00:00:00Z (not const: above a small int on 32-bit ports)
 _MAX_UNIX = 4102444800  # 2100-01-01T00:00:00Z
 _POLICY_INTS = ("qr_window_s", "clock_skew_s", "status_max_age_s")
@@ -112,7 +115,7 @@ class ReaderState:
         self.trust = None
         self.nonce = None
         self.session = None
-        self.upload = None  # (command name, total, bytearray) of a chunked upload in progress
+        self.upload = None  # (command name, total, bytearray or store Writer) of a chunked upload in progress
         self.reload_trust()
 
     def reload_trust(self):
@@ -197,8 +200,25 @@ def _pin(state):
     return handler
 
 
-def _assemble(state, name, args):
-    """The whole list once complete (bytes), or a progress dict for a chunk of a chunked upload."""
+def _drop_upload(state):
+    """Forget the chunked upload in progress; a streamed one's staged file is removed."""
+    up = state.upload
+    state.upload = None
+    if up is not None and not isinstance(up[2], bytearray):
+        up[2].abort()
+
+
+def _received(sink):
+    return len(sink) if isinstance(sink, bytearray) else sink.written
+
+
+def _assemble(state, name, args, stage=None):
+    """The whole list once complete, or a progress dict for a chunk of a chunked upload.
+
+    stage None: chunks are assembled in RAM (at most MAX_UPLOAD bytes) and the list is returned
+    as bytes. Otherwise stage(total) gives a vitale.store Writer: chunks are streamed to flash
+    (at most MAX_STREAM bytes), and a complete upload is committed and returned as None.
+    """
     data = _unb64(args["data"], "data")
     if "offset" not in args and "total" not in args:
         return data
@@ -206,32 +226,47 @@ def _assemble(state, name, args):
         raise LinkError("bad_args", "a chunk needs both offset and total")
     off = args["offset"]
     total = args["total"]
-    if not 0 < total <= MAX_UPLOAD:
-        raise LinkError("too_large", "a chunked upload is at most %d bytes" % MAX_UPLOAD)
-    if off == 0:
+    limit = MAX_UPLOAD if stage is None else MAX_STREAM
+    if not 0 < total <= limit:
+        raise LinkError("too_large", "a chunked upload is at most %d bytes" % limit)
+    try:
+        if off == 0:
+            _drop_upload(state)
+            gc.collect()
+            state.upload = (name, total, bytearray() if stage is None else stage(total))
+        up = state.upload
+        if up is None or up[0] != name or up[1] != total or off != _received(up[2]):
+            _drop_upload(state)
+            raise LinkError("bad_chunk", "chunks must be sent in order from offset 0 with the same total")
+        if off + len(data) > total:
+            _drop_upload(state)
+            raise LinkError("bad_chunk", "chunk goes past total")
+        sink = up[2]
+        if isinstance(sink, bytearray):
+            sink.extend(data)
+        else:
+            sink.write(data)
+        got = _received(sink)
+        if got < total:
+            return {"received": got, "total": total, "complete": False}
         state.upload = None
-        gc.collect()
-        state.upload = (name, total, bytearray())
-    up = state.upload
-    if up is None or up[0] != name or up[1] != total or off != len(up[2]):
-        state.upload = None
-        raise LinkError("bad_chunk", "chunks must be sent in order from offset 0 with the same total")
-    buf = up[2]
-    if off + len(data) > total:
-        state.upload = None
-        raise LinkError("bad_chunk", "chunk goes past total")
-    buf.extend(data)
-    if len(buf) < total:
-        return {"received": len(buf), "total": total, "complete": False}
-    state.upload = None
-    return buf  # the installers take a bytearray: no second copy of a large list
+        if isinstance(sink, bytearray):
+            return sink  # the installers take a bytearray: no second copy of a large list
+        sink.commit()
+        return None
+    except (OSError, StoreError) as e:
+        _drop_upload(state)
+        raise LinkError("storage", "flash write failed: %s" % e)
 
 
-def _provision(state, name, precondition, install):
-    """A list-upload handler: precondition(), assemble the (chunked) upload, then install(data)."""
+def _provision(state, name, precondition, install, stage=None):
+    """A list-upload handler: precondition(), assemble the (chunked) upload, then install(data).
+
+    With stage (see _assemble) chunked uploads are streamed to flash and install(None) installs the staged list.
+    """
     def handler(args):
         precondition()
-        data = _assemble(state, name, args)
+        data = _assemble(state, name, args, stage)
         if isinstance(data, dict):
             return data
         try:
@@ -263,9 +298,18 @@ def _install_trust(state):
     return install
 
 
+def _stage_status(state):
+    def stage(total):
+        return _status.stage(state.store, total)
+    return stage
+
+
 def _install_status(state):
     def install(data):
-        sl = _trust.install_status(state.store, data, state.trust.trust_list)
+        try:
+            sl = _trust.install_status(state.store, data, state.trust.trust_list)
+        except (OSError, StoreError) as e:
+            raise LinkError("storage", "status list not stored: %s" % e)
         state.trust.status = sl
         state.trust.status_error = None
         return {"complete": True, "seq": sl.seq, "issued_at": sl.issued_at, "next_update": sl.next_update}
@@ -355,7 +399,8 @@ def register(dispatcher, state):
                 _provision(state, "provision.trust_list", _need_pin(state), _install_trust(state)), chunk,
                 "install a signed trust list (base64; chunks: offset, total)"),
         Command("provision.status_list",
-                _provision(state, "provision.status_list", _need_trust(state), _install_status(state)), chunk,
+                _provision(state, "provision.status_list", _need_trust(state), _install_status(state),
+                           _stage_status(state)), chunk,
                 "install a signed status list (base64; chunks: offset, total)"),
         Command("provision.config", _config(state),
                 (("policy", T_OBJ, True), ("passthrough", T_BOOL, False), ("attach_raw", T_BOOL, False)),
