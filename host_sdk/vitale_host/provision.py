@@ -35,7 +35,8 @@ from .signed import reader_kid
 # Raw bytes per piece of a chunked upload: 60 000 base64 characters, well under the
 # 65 536-byte line of the link with the JSON around it.
 CHUNK = 45_000
-MAX_UPLOAD = 262_144        # the reader assembles chunked uploads in RAM (commands.MAX_UPLOAD)
+MAX_UPLOAD = 262_144        # the reader assembles a chunked trust list in RAM (commands.MAX_UPLOAD)
+MAX_STATUS_UPLOAD = 2_097_152  # a chunked status list is streamed to flash (commands.MAX_STREAM)
 LIST_TIMEOUT = 60.0          # installing a list verifies its signature on the device
 
 Progress = Callable[[int, int], None]   # (bytes sent, total)
@@ -97,8 +98,10 @@ def upload_list(r: Requester, kind: str, data: bytes, progress: Progress | None 
         raise ValueError("kind must be trust_list or status_list")
     if not data:
         raise ReaderError("bad_args", "the list is empty")
-    if len(data) > MAX_UPLOAD:
-        raise ReaderError("too_large", f"a list is at most {MAX_UPLOAD} bytes (this one is {len(data)})")
+    limit = MAX_STATUS_UPLOAD if kind == "status_list" else MAX_UPLOAD
+    if len(data) > limit:
+        raise ReaderError("too_large", f"a {kind.replace('_', ' ')} is at most {limit} bytes "
+                                       f"(this one is {len(data)})")
     cmd = "provision." + kind
     total = len(data)
     if total <= chunk:

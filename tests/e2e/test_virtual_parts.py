@@ -108,12 +108,22 @@ def test_host_lines_reach_the_app_whole(link: HostLink) -> None:
 def test_oversized_host_line_passes_through(link: HostLink) -> None:
     import threading
 
-    with serial.Serial(link.port.path, 115200, timeout=1, write_timeout=10) as ser:
+    with serial.Serial(link.port.path, 115200, timeout=1, write_timeout=30) as ser:
         # the pty holds only a few KiB: write while the app side reads
-        t = threading.Thread(target=lambda: ser.write(b"x" * (HOLD_PARTIAL * 3)), daemon=True)
+        errors: list[BaseException] = []
+        written: list[int] = []
+
+        def send() -> None:
+            try:
+                written.append(ser.write(b"x" * (HOLD_PARTIAL * 3)) or 0)
+            except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+                errors.append(e)
+
+        t = threading.Thread(target=send, daemon=True)
         t.start()
         got = _app_read(link, HOLD_PARTIAL * 3, timeout=30.0)  # generous: CI machines are loaded
-        t.join(10)
+        t.join(30)
+        assert not errors and written == [HOLD_PARTIAL * 3], (errors, written, len(got))
         assert len(got) == HOLD_PARTIAL * 3 and got == b"x" * (HOLD_PARTIAL * 3), len(got)
 
 

@@ -86,7 +86,10 @@ def test_chunked_upload_with_progress(device: ScriptedReader, world: Authority) 
         assert [p["args"]["offset"] for p in pieces] == list(range(0, len(data), 500))
         assert all(len(line) < 65536 for line in device.received)
         with pytest.raises(ReaderError) as e:
-            prov.upload_list(r, "status_list", b"x" * (prov.MAX_UPLOAD + 1))
+            prov.upload_list(r, "status_list", b"x" * (prov.MAX_STATUS_UPLOAD + 1))
+        assert e.value.code == "too_large"
+        with pytest.raises(ReaderError) as e:
+            prov.upload_list(r, "trust_list", b"x" * (prov.MAX_UPLOAD + 1))
         assert e.value.code == "too_large"
         with pytest.raises(ReaderError) as e:
             r.provision_trust_key(b"not a key")

@@ -116,6 +116,8 @@ class ReaderState:
         self.nonce = None
         self.session = None
         self.upload = None  # (command name, total, bytearray or store Writer) of a chunked upload in progress
+        # a status-list upload cut by a power loss leaves its staged copy: flash is scarce
+        store.delete(_status.STAGE_FILE)
         self.reload_trust()
 
     def reload_trust(self):
