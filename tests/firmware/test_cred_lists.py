@@ -6,7 +6,7 @@ The lists are made here with the firmware's own P-256 signer, so this file runs 
 import io
 
 from fwsupport import read_hex, report
-from test_store import MemFs, PowerCut
+from test_store import MemFs, cut_runs
 
 from vitale.codec import cbor
 from vitale.cred import status, trust
@@ -328,42 +328,30 @@ def test_power_cut_during_a_streamed_status_install():
     old = _status(_payload([1, 2], 512, seq=2))
     new = _status(_payload([3, 4], 512, seq=3))
 
+    tls = []
+
     def setup(fs):
         store = Store("/flash", fs)
         tl = trust.install(store, tl_data, tpub)
         trust.install_status(store, old, tl)
         store.write("status-list", old)  # a backup copy exists too
-        return tl
+        tls.append(tl)
 
-    def action(fs, tl):
+    def action(fs):
         store = Store("/flash", fs)
         _stage(store, new, piece=200)
-        trust.install_status(store, None, tl)
+        trust.install_status(store, None, tls[0])
 
-    fs = MemFs()
-    tl = setup(fs)
-    fs.steps = 0
-    action(fs, tl)
-    total = fs.steps
     seen = set()
-    for tear in (0.0, 0.5):
-        for cut in range(total + 1):
-            fs = MemFs()
-            setup(fs)
-            fs.steps = 0
-            fs.budget = cut
-            fs.tear_at = tear
-            try:
-                action(fs, tl)
-                done = True
-            except PowerCut:
-                done = False
-            fs.budget = -1
-            sl = status.load(Store("/flash", fs), tpub)
-            assert sl.seq in (2, 3), (cut, tear)
-            assert [x for x in range(8) if sl.is_revoked(x)] == ([1, 2] if sl.seq == 2 else [3, 4])
-            if done:
-                assert sl.seq == 3
-            seen.add(sl.seq)
+
+    def check(fs, done, where):
+        sl = status.load(Store("/flash", fs), tpub)
+        assert sl.seq in (2, 3), where
+        assert [x for x in range(8) if sl.is_revoked(x)] == ([1, 2] if sl.seq == 2 else [3, 4])
+        if done:
+            assert sl.seq == 3
+        seen.add(sl.seq)
+
+    total, _ = cut_runs(setup, action, check, tears=(0.0, 0.5))
     assert seen == {2, 3} and total >= 10
     report("cred streamed status install power cuts", steps=total)

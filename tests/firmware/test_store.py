@@ -264,15 +264,18 @@ def test_unfinished_stream_is_never_read():
     assert "/s/f.tmp" not in fs.files
 
 
-def _cut_runs(setup, action, check):
-    # run action with the power cut after every step (three tear points), then check the flash
+def cut_runs(setup, action, check, tears=(0.0, 0.5, 0.99)):
+    """Run action(fs) with the power cut after every fs step (at each tear point), then check(fs, completed, where).
+
+    Returns (steps of an uncut run, runs made).
+    """
     fs = MemFs()
     setup(fs)
     fs.steps = 0
     action(fs)
     total = fs.steps
     runs = 0
-    for tear in (0.0, 0.5, 0.99):
+    for tear in tears:
         for cut in range(total + 1):
             fs = MemFs()
             setup(fs)
@@ -305,7 +308,7 @@ def test_power_cut_at_every_step_of_a_streamed_write():
         _stream(s, "trust", b"next")
         assert s.read("trust") == b"next"
 
-    total, runs = _cut_runs(lambda fs: Store("/s", fs).write("trust", old),
+    total, runs = cut_runs(lambda fs: Store("/s", fs).write("trust", old),
                             lambda fs: _stream(Store("/s", fs), "trust", new, piece=50), check)
     assert total >= 10 and runs == 3 * (total + 1)
 
@@ -329,7 +332,7 @@ def test_power_cut_at_every_step_of_a_staged_replace():
         s.recover("trust")
         assert s.read("trust") == got, where
 
-    total, runs = _cut_runs(lambda fs: Store("/s", fs).write("trust", old), action, check)
+    total, runs = cut_runs(lambda fs: Store("/s", fs).write("trust", old), action, check)
     assert total >= 12 and runs == 3 * (total + 1)
 
 
