@@ -8,8 +8,9 @@ bootstrap:
 demo: bootstrap
 	.venv/bin/vitale-sim demo
 
+# One worker per core (at most 4), a test file per worker at a time: module fixtures (emulators, VMs) start once.
 test: bootstrap
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 bench: bootstrap
 	.venv/bin/vitale-sim bench crypto

@@ -127,6 +127,26 @@ def test_oversized_host_line_passes_through(link: HostLink) -> None:
         assert len(got) == HOLD_PARTIAL * 3 and got == b"x" * (HOLD_PARTIAL * 3), len(got)
 
 
+def test_tail_of_an_oversized_line_is_not_held_back(link: HostLink) -> None:
+    """A host that pauses mid-way through an oversized line: what follows is the same line, passed on at once
+    (it used to wait for an LF that the app's line reader had already stopped waiting for)."""
+    with serial.Serial(link.port.path, 115200, timeout=1) as ser:
+        ser.write(b"y" * (HOLD_PARTIAL + 1))
+        ser.flush()
+        assert _app_read(link, HOLD_PARTIAL + 1) == b"y" * (HOLD_PARTIAL + 1)
+        ser.write(b"z" * 10)
+        ser.flush()
+        assert _app_read(link, 10) == b"z" * 10
+        ser.write(b'zz\n{"id": 2, "cm')  # ends the oversized line; the next line is held until its LF again
+        ser.flush()
+        assert _app_read(link, 3) == b"zz\n"
+        time.sleep(0.1)
+        assert link.read() == b""
+        ser.write(b'd": "info"}\n')
+        ser.flush()
+        assert _app_read(link, 25) == b'{"id": 2, "cmd": "info"}\n'
+
+
 def test_emulator_requests_share_the_link_without_reaching_the_host(link: HostLink) -> None:
     import threading
 

@@ -143,6 +143,20 @@ def test_ctrl_c_stops_the_app_and_gives_the_repl(term: Term) -> None:
     assert term.until(b">>> ").endswith(b"'back'\r\n>>> ")
 
 
+def test_bytes_after_ctrl_c_in_the_same_write_reach_the_repl(term: Term) -> None:
+    """mpremote sends Ctrl-C and Ctrl-A back to back: when both arrive in one read, the app being interrupted
+    must not swallow the Ctrl-A (a board's UART keeps it for the REPL)."""
+    for _ in range(3):
+        term.send(CTRL_D)
+        term.until(APP_BANNER)
+        term.until(b"\n")
+        term.send(b"\r" + CTRL_C + b"\r" + CTRL_A)  # one write, so one read on the device
+        got = term.until(RAW_BANNER)
+        assert b"KeyboardInterrupt: \r\n" in got
+        term.send(CTRL_B)
+        term.until(b">>> ")
+
+
 def _mpremote(pty: PtyPair, *args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([*MPREMOTE, "connect", pty.path, *args], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

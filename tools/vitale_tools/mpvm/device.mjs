@@ -459,11 +459,15 @@ async function newVM() {
   vm.registerJsModule("vmdev", {
     board: () => job.board || "vm",
     host_read: (max) => {
+      interrupted = false;
       pollInput();
+      // bytes after a Ctrl-C are the REPL's (mpremote sends Ctrl-C then Ctrl-A at once): the program gets
+      // none of them, its KeyboardInterrupt is raised as this returns
+      if (interrupted) return "";
       const b = takeInput(max || 512);
       return b.length ? b.toString("hex") : "";
     },
-    host_any: () => { pollInput(); return inBuf.length - inHead; },
+    host_any: () => { interrupted = false; pollInput(); return interrupted ? 0 : inBuf.length - inHead; },
     host_write: (hex) => { emit(Buffer.from(hex, "hex")); flushOut(); return hex.length >> 1; },
     sleep_ms: (ms) => { vmSleep(ms); },
     // A JS exception would not become a Python one on this port (it would end

@@ -145,7 +145,12 @@ class HostLink:
                 self.bytes_in += len(data)
                 return data
             cut = self._in.rfind(b"\n")
-            if cut >= 0:
+            if self._mid_line and cut < 0 and self._in:
+                # the rest of an oversized line the app already has part of: holding it back for its LF
+                # would strand its tail (up to HOLD_PARTIAL bytes) whenever the host pauses mid-line
+                data = bytes(self._in)
+                self._in.clear()
+            elif cut >= 0:
                 data = bytes(self._in[: cut + 1])
                 del self._in[: cut + 1]
                 self._mid_line = False
