@@ -172,7 +172,7 @@ def test_console_script(app: VirtualReader, monkeypatch: pytest.MonkeyPatch, cap
     assert "unknown console command .bogus" in out
     # a typed read with the signed console session: the result's signature is checked
     monkeypatch.setattr("sys.stdin", io.StringIO('.json read.start {"channel": "qr", "timeout_ms": 1000}\n'))
-    assert main(["--port", app.port, "console", "--quiet-after", "2"]) == 0
+    assert main(["--port", app.port, "console", "--quiet-after", "0.5"]) == 0  # waits for the read to end
     out = capsys.readouterr().out
     assert "event refusal  [signature ok]" in out and '"code": "timeout"' in out
 

@@ -13,6 +13,8 @@ RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 class Term:
     """The host's end of the device's serial line."""
 
+    _syncs = 0  # tokens used by friendly()
+
     def __init__(self, path: str) -> None:
         self.port = serial.Serial(path, 115200, timeout=0.05)
         self.seen = b""
@@ -47,12 +49,15 @@ class Term:
                 last = time.monotonic()
         return out
 
-    def friendly(self) -> None:
-        """Get to an empty friendly-REPL prompt (whatever state the device is in)."""
+    def friendly(self, timeout: float = 20.0) -> None:
+        """Get to an empty friendly-REPL prompt (whatever state the device is in, however slow the machine)."""
         self.send(b"\r" + CTRL_C + CTRL_B)
-        self.drain()
-        self.send(b"\r")
-        self.until(b">>> ")
+        Term._syncs += 1
+        token = b"sync-%d" % Term._syncs
+        # a quiet spell proves nothing on a loaded machine: wait for the answer to an expression of our own
+        self.send(b"'" + token + b"'\r")
+        self.until(b"\r\n'" + token + b"'\r\n>>> ", timeout)
+        self.seen = b""
 
     def raw_exec(self, code: bytes, timeout: float = 10.0) -> tuple[bytes, bytes]:
         """Run code in the raw REPL (entered first if needed); (stdout, stderr) as the device sent them."""

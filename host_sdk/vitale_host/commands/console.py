@@ -6,7 +6,8 @@ with `{` is sent as a JSON request as it is; `.json CMD {ARGS}` builds one with 
 and events are pretty-printed; result events are checked against the reader key pinned on
 this host and marked `signature ok` or `SIGNATURE REFUSED`. `.help` lists the console's own
 commands. History is kept in `$VITALE_HOME/console-history` (readline). Also works with stdin
-not a terminal (a script of commands), exiting at its end once the reader is quiet.
+not a terminal (a script of commands), exiting at its end once every request was answered, a
+read it started has ended, and the reader is quiet.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not start a signed session at start (reads need one)")
     parser.add_argument("--quiet-after", type=float, default=1.0, metavar="S",
                         help="with stdin not a terminal: exit once the reader was quiet this long (default 1)")
+    parser.add_argument("--read-wait", type=float, default=60.0, metavar="S",
+                        help="with stdin not a terminal: wait at most this long for a read in progress to end "
+                             "(default 60)")
 
 
 class Console:
@@ -54,6 +58,7 @@ class Console:
         self.counter = 0
         self.last_rx = time.monotonic()
         self.pending = 0
+        self.reading = False  # a read is in progress (the last state event was not `idle`)
         self.stop = threading.Event()
         self.error: ReaderError | None = None
         self.lock = threading.Lock()
@@ -111,6 +116,8 @@ class Console:
             self.say(text)
             return
         if "event" in msg:
+            if msg.get("event") == "state":
+                self.reading = msg.get("state") != "idle"
             self.say(self._event(msg))
             return
         self.pending = max(0, self.pending - 1)
@@ -230,10 +237,10 @@ def run(args: argparse.Namespace) -> int:
                 c.say(f"error {e.code}: {e.message}")
                 break
         if not interactive:
-            # a script: let the reader answer what was sent (bounded wait)
-            deadline = time.monotonic() + 10
+            # a script: let the reader answer what was sent and finish a read it started (bounded wait)
+            deadline = time.monotonic() + max(10.0, args.read_wait)
             while not c.stop.is_set() and time.monotonic() < deadline:
-                if c.pending == 0 and time.monotonic() - c.last_rx > args.quiet_after:
+                if c.pending == 0 and not c.reading and time.monotonic() - c.last_rx > args.quiet_after:
                     break
                 time.sleep(0.05)
     finally:
