@@ -37,18 +37,6 @@ class Term:
         self.seen = buf[i:]
         return buf[:i]
 
-    def drain(self, quiet: float = 0.2) -> bytes:
-        """Read until the line has been quiet for `quiet` s."""
-        out = self.seen
-        self.seen = b""
-        last = time.monotonic()
-        while time.monotonic() - last < quiet:
-            data = self.port.read(4096)
-            if data:
-                out += data
-                last = time.monotonic()
-        return out
-
     def friendly(self, timeout: float = 20.0) -> None:
         """Get to an empty friendly-REPL prompt (whatever state the device is in, however slow the machine)."""
         self.send(b"\r" + CTRL_C + CTRL_B)
