@@ -38,6 +38,7 @@ from typing import Any
 import serial
 
 from .errors import ReaderError
+from .transport import open_exclusive
 
 BANNER = b"raw REPL; CTRL-B to exit\r\n"
 PROMPT = b">"
@@ -224,12 +225,9 @@ class RawRepl:
     def open(self) -> None:
         """Open the port (exclusively for a device path); raises RawReplError(port_unavailable)."""
         try:
-            kwargs: dict[str, Any] = {"baudrate": self.baudrate, "timeout": 0.02, "write_timeout": 5}
-            if "://" not in self.port:
-                kwargs["exclusive"] = True
-            self._ser = serial.serial_for_url(self.port, **kwargs)
-        except (serial.SerialException, OSError, ValueError) as e:
-            raise RawReplError("port_unavailable", f"cannot open {self.port}: {e}") from e
+            self._ser = open_exclusive(self.port, self.baudrate, timeout=0.02, write_timeout=5)
+        except ReaderError as e:
+            raise RawReplError(e.code, e.message) from e.__cause__
         self._buf.clear()
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import serial
 from serial.tools import list_ports
@@ -82,6 +83,18 @@ def auto_port() -> str:
     return ports[0].device
 
 
+def open_exclusive(port: str, baudrate: int, timeout: float, **options: Any) -> serial.SerialBase:
+    """Open a serial port or pyserial URL, exclusively for a device path; raises ReaderError(port_unavailable)."""
+    kwargs: dict[str, Any] = {"baudrate": baudrate, "timeout": timeout, **options}
+    if "://" not in port:
+        # a second program opening the same reader fails here instead of stealing half of its replies
+        kwargs["exclusive"] = True
+    try:
+        return serial.serial_for_url(port, **kwargs)
+    except (serial.SerialException, OSError, ValueError) as e:
+        raise ReaderError("port_unavailable", f"cannot open {port}: {e}") from e
+
+
 class SerialTransport:
     """Line-oriented access to one serial port (thread-safe writes)."""
 
@@ -95,15 +108,7 @@ class SerialTransport:
 
     def open(self) -> None:
         """Open the port; raises ReaderError(port_unavailable)."""
-        try:
-            # exclusive=True: a second program opening the same reader fails
-            # here instead of stealing half of its replies.
-            kwargs = {"baudrate": self.baudrate, "timeout": 0.05}
-            if "://" not in self.port:
-                kwargs["exclusive"] = True
-            self._ser = serial.serial_for_url(self.port, **kwargs)
-        except (serial.SerialException, OSError, ValueError) as e:
-            raise ReaderError("port_unavailable", f"cannot open {self.port}: {e}") from e
+        self._ser = open_exclusive(self.port, self.baudrate, timeout=0.05)
         self._buf.clear()
 
     @property
